@@ -1,0 +1,140 @@
+"""The Python API behind `zoo.list_models`, `zoo.model_info`, `zoo.get_config`, `zoo.create_model`.
+
+Listing and info read manifests only; configs import the plugin's module; building imports
+torch through the plugin.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from zoo.config import ModelConfig, validate_config
+from zoo.errors import PluginError
+from zoo.manifest import PretrainedTag
+from zoo.registry import ModelSpec, get_registry
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort 'vgg11' before 'vgg13' before 'vgg16' (digits compare as numbers)."""
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", text)]
+
+
+def split_tag(name: str) -> tuple[str, str | None]:
+    """'lenet5.mnist' -> ('lenet5', 'mnist'); 'lenet5' -> ('lenet5', None)."""
+    base, sep, tag = name.partition(".")
+    return base, (tag if sep else None)
+
+
+def resolve(name: str) -> tuple[ModelSpec, str | None]:
+    """Model spec for a model, family or `plugin:model` name (a `.tag` suffix is ignored)."""
+    return get_registry().resolve(split_tag(name)[0])
+
+
+def list_models(
+    pattern: str | Iterable[str] | None = None,
+    task: str | None = None,
+    family: str | None = None,
+    pretrained: bool = False,
+) -> list[str]:
+    """Model names matching any of the glob patterns (and the filters), in natural order.
+
+    With `pretrained=True` the names carry their tags (`lenet5.mnist`), as in timm.
+    """
+    reg = get_registry()
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern or [])
+    names = []
+    for spec in reg.visible():
+        shown = reg.display_name(spec)
+        if task and spec.entry.task != task:
+            continue
+        if family and spec.entry.family != family:
+            continue
+        if patterns and not any(fnmatch.fnmatchcase(shown, p) or fnmatch.fnmatchcase(spec.qualified_name, p) for p in patterns):
+            continue
+        if pretrained:
+            names.extend(f"{shown}.{t.tag}" for t in spec.entry.pretrained)
+        else:
+            names.append(shown)
+    return sorted(names, key=natural_key)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the manifest says of one model."""
+
+    name: str
+    qualified_name: str
+    plugin: str
+    plugin_version: str
+    source: str
+    task: str
+    family: str
+    summary: str
+    paper: str
+    input_size: int
+    in_chans: int
+    defaults: dict[str, Any]
+    pretrained: tuple[PretrainedTag, ...]
+    family_members: tuple[str, ...]
+    note: str | None = None
+
+
+def model_info(name: str) -> ModelInfo:
+    spec, note = resolve(name)
+    reg = get_registry()
+    e = spec.entry
+    members = tuple(sorted((reg.display_name(s) for s in reg.members(e.family)), key=natural_key))
+    return ModelInfo(
+        name=reg.display_name(spec), qualified_name=spec.qualified_name, plugin=spec.plugin.name,
+        plugin_version=spec.plugin.version, source=spec.plugin.source, task=e.task, family=e.family,
+        summary=e.summary, paper=e.paper, input_size=e.input_size, in_chans=e.in_chans,
+        defaults=dict(e.defaults), pretrained=e.pretrained, family_members=members, note=note,
+    )
+
+
+def config_class(spec: ModelSpec) -> type[ModelConfig]:
+    cls = spec.config_class()
+    if not (isinstance(cls, type) and issubclass(cls, ModelConfig)):
+        raise PluginError(f"plugin '{spec.plugin.name}' ({spec.name}): {spec.entry.config} is not a zoo.config.ModelConfig")
+    return cls
+
+
+def get_config(name: str, **overrides: Any) -> ModelConfig:
+    """The validated config of a model: the family's defaults, the variant's, then `overrides`."""
+    spec, _ = resolve(name)
+    return config_for(spec, overrides)
+
+
+def config_for(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> ModelConfig:
+    cls = config_class(spec)
+    return validate_config(cls, {**spec.entry.defaults, **(overrides or {})}, f"config for {spec.name}")
+
+
+def create_model(name: str, config: ModelConfig | None = None, **overrides: Any) -> Any:
+    """Build a model (an `nn.Module`) from its name, a config and/or field overrides.
+
+    The module carries `zoo_name` (`plugin:model`) and `zoo_config` so that it can be saved
+    and rebuilt.
+    """
+    spec, _ = resolve(name)
+    if config is not None:
+        config = config_for(spec, {**config.model_dump(), **overrides})
+    else:
+        config = config_for(spec, overrides)
+    return build(spec, config)
+
+
+def build(spec: ModelSpec, config: ModelConfig) -> Any:
+    import torch.nn as nn
+
+    builder = spec.builder()
+    model = builder(config)
+    if not isinstance(model, nn.Module):
+        raise PluginError(f"plugin '{spec.plugin.name}' ({spec.name}): builder returned {type(model).__name__}, not an nn.Module")
+    model.zoo_name = spec.qualified_name
+    model.zoo_config = config
+    return model

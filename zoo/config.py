@@ -1,0 +1,150 @@
+"""Configs: pydantic base classes, config files and `--set a.b=c` overrides.
+
+Every model family has one config class (a subclass of `ModelConfig`, extra fields
+forbidden); the model takes it as its one constructor argument. This module imports
+no torch, so listing and validating stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoo.errors import ConfigError
+
+__all__ = [
+    "Activation",
+    "ConfigError",
+    "ImageClassifierConfig",
+    "Init",
+    "ModelConfig",
+    "ZooConfig",
+    "apply_overrides",
+    "load_config_file",
+    "parse_assignment",
+    "validate_config",
+]
+
+Activation = Literal[
+    "relu", "leaky_relu", "prelu", "rrelu", "elu", "selu", "softplus",
+    "tanh", "sigmoid", "maxout", "bent_identity",
+]
+Init = Literal["paper", "kaiming_normal", "xavier_uniform", "xavier_normal", "orthogonal"]
+
+
+class ZooConfig(BaseModel):
+    """Base of every zoo config: unknown fields are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class ModelConfig(ZooConfig):
+    """Base of every model family's config."""
+
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one example input, without the batch dimension (used by `zoo build`)."""
+        in_chans = getattr(self, "in_chans", None)
+        image_size = getattr(self, "image_size", None)
+        if in_chans is not None and image_size is not None:
+            return (in_chans, image_size, image_size)
+        raise NotImplementedError(f"{type(self).__name__} must define input_shape()")
+
+
+class ImageClassifierConfig(ModelConfig):
+    """The vocabulary every image classifier shares (timm's names)."""
+
+    num_classes: int = Field(10, ge=1, description="Number of output classes.")
+    in_chans: int = Field(1, ge=1, description="Input image channels (1 grey, 3 RGB).")
+    image_size: int = Field(32, ge=8, description="Input height and width in pixels.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate before classifier layers.")
+    activation: Activation = Field("relu", description="Hidden activation function.")
+    init: Init = Field("paper", description="Weight initialisation scheme ('paper' = as published).")
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def validate_config(cls: type[C], data: Mapping[str, Any], what: str) -> C:
+    """Build `cls` from `data`; on failure raise ConfigError naming field, value and what is allowed."""
+    try:
+        return cls.model_validate(dict(data))
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err, cls, what)) from None
+
+
+def describe_validation_error(err: ValidationError, cls: type[BaseModel], what: str) -> str:
+    problems = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(root)"
+        if e["type"] == "extra_forbidden":
+            allowed = ", ".join(_field_names(cls, e["loc"][:-1]))
+            problems.append(f"unknown field '{field}' (allowed: {allowed})")
+        elif e["type"] == "missing":
+            problems.append(f"missing field '{field}'")
+        else:
+            problems.append(f"{field}={e.get('input')!r}: {e['msg'][0].lower()}{e['msg'][1:]}")
+    return f"invalid {what}: " + "; ".join(problems)
+
+
+def _field_names(cls: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (possibly nested) model at `loc`, for 'allowed:' hints."""
+    for part in loc:
+        field = cls.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        cls = ann
+    return list(cls.model_fields)
+
+
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    """`a.b=c` -> (["a", "b"], value); the value is read as a YAML scalar or list."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
+        raise ConfigError(f"--set expects key=value (e.g. num_classes=10), got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(doc: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of `doc` with every `a.b=c` assignment applied (nested dicts created)."""
+    out = json.loads(json.dumps(dict(doc), default=str))
+    for text in assignments:
+        path, value = parse_assignment(text)
+        node = out
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text}: '{part}' is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file into a dict, with one-line errors."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {p}: {err.strerror or err}") from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"config file {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {str(err).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping of fields, not {type(data).__name__}")
+    return data

@@ -1,0 +1,102 @@
+"""The plugin manifest schema (version 1).
+
+A plugin is a manifest file (YAML) shipped inside a Python package and announced through
+the `zoo.plugins` entry point as `"package:manifest.yaml"`. Listing reads manifests only;
+the code named by `config` and `builder` is imported when a model is built.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TASKS = ("classification", "autoencoding", "variational", "adversarial", "text-to-image")
+Task = Literal["classification", "autoencoding", "variational", "adversarial", "text-to-image"]
+
+_NAME = r"^[a-z][a-z0-9_]*$"
+_CODE_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+class PluginInfo(_Strict):
+    name: str = Field(description="Plugin name; qualifies its models as 'plugin:model'.", pattern=r"^[a-z][a-z0-9_-]*$")
+    version: str = Field(description="Plugin version (shown by `zoo plugins`).")
+    description: str = Field("", description="One line about the plugin.")
+
+
+class PretrainedTag(_Strict):
+    tag: str = Field(description="Weights tag, used as 'model.tag' (e.g. 'mnist').", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    path: str | None = Field(None, description="Bundle directory, relative to the manifest file (shipped weights).")
+    url: str | None = Field(None, description="Remote bundle, e.g. 'hf://org/repo@revision'.")
+    sha256: str = Field(description="sha256 of the bundle's model.safetensors, checked on every load.", pattern=r"^[0-9a-f]{64}$")
+    size: int | None = Field(None, ge=0, description="Size of model.safetensors in bytes.")
+    data: str = Field("", description="Dataset the weights were trained on.")
+    metrics: dict[str, float] = Field(default_factory=dict, description="Measured metrics (by `zoo eval`).")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> PretrainedTag:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("a pretrained tag needs exactly one of 'path' or 'url'")
+        return self
+
+
+class ModelEntry(_Strict):
+    name: str = Field(description="Model name, unique within the plugin (lower case, digits, '_').", pattern=_NAME)
+    task: Task = Field(description="What the model does; picks the training, evaluation and sampling code.")
+    family: str = Field(description="Family the model belongs to (e.g. 'vgg').", pattern=_NAME)
+    summary: str = Field(description="One line about the model.")
+    paper: str = Field("", description="The paper it follows: authors, year, title.")
+    input_size: int = Field(description="Default input height and width.", ge=1)
+    in_chans: int = Field(description="Default input channels.", ge=1)
+    config: str = Field(description="Config class as 'module:Class' (imported lazily).")
+    builder: str = Field(description="Callable taking the config and returning the nn.Module, as 'module:attr'.")
+    defaults: dict[str, object] = Field(default_factory=dict, description="Config values that make this variant.")
+    pretrained: tuple[PretrainedTag, ...] = Field((), description="Pretrained weights tags.")
+
+    @field_validator("config", "builder")
+    @classmethod
+    def _code_ref(cls, v: str) -> str:
+        if not _CODE_REF.match(v):
+            raise ValueError(f"must be 'module:attr', got {v!r}")
+        return v
+
+    @field_validator("pretrained")
+    @classmethod
+    def _unique_tags(cls, v: tuple[PretrainedTag, ...]) -> tuple[PretrainedTag, ...]:
+        tags = [t.tag for t in v]
+        dup = sorted({t for t in tags if tags.count(t) > 1})
+        if dup:
+            raise ValueError(f"duplicate pretrained tags: {', '.join(dup)}")
+        return v
+
+
+class FamilyEntry(_Strict):
+    name: str = Field(description="Family name; `zoo build NAME` with it picks `default`.", pattern=_NAME)
+    default: str = Field(description="The member a bare family name resolves to.")
+    summary: str = Field("", description="One line about the family.")
+    paper: str = Field("", description="The family's paper.")
+
+
+class Manifest(_Strict):
+    schema_version: Literal[1] = Field(description="Manifest schema version; this zoo reads version 1.")
+    plugin: PluginInfo
+    families: tuple[FamilyEntry, ...] = Field((), description="Families with a default member.")
+    models: tuple[ModelEntry, ...] = Field(description="The models this plugin provides.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        names = [m.name for m in self.models]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"model names listed twice: {', '.join(dup)}")
+        by_name = {m.name: m for m in self.models}
+        for fam in self.families:
+            member = by_name.get(fam.default)
+            if member is None or member.family != fam.name:
+                raise ValueError(f"family '{fam.name}': default '{fam.default}' is not one of its models")
+        return self

@@ -1,0 +1,263 @@
+"""Plugin discovery and name resolution.
+
+Plugins are found through the `zoo.plugins` entry point group; each entry point names a
+package and a manifest file inside it (`"zoo_plugins:registry.yaml"`). The package is
+located without being imported, so listing costs one YAML read per plugin and imports no
+model code (and no torch).
+
+Name resolution, in order: `plugin:model` (always exact), a model name, a family name
+(its declared default member). When two plugins claim one model name, the built-in plugin
+wins, then the plugin whose name sorts first; the others stay reachable as `plugin:model`
+and a warning names the collision.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import PluginError, UnknownModelError
+from zoo.manifest import FamilyEntry, Manifest, ModelEntry
+
+ENTRY_POINT_GROUP = "zoo.plugins"
+BUILTIN_DIST = "zoo"
+
+
+@dataclass(frozen=True)
+class PluginRecord:
+    """One discovered plugin: where it came from and whether its manifest is usable."""
+
+    name: str
+    source: str
+    manifest_path: Path | None
+    manifest: Manifest | None = None
+    error: str | None = None
+    builtin: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def version(self) -> str:
+        return self.manifest.plugin.version if self.manifest else ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model entry together with the plugin that provides it."""
+
+    entry: ModelEntry
+    plugin: PluginRecord
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.plugin.name}:{self.entry.name}"
+
+    @property
+    def manifest_dir(self) -> Path:
+        assert self.plugin.manifest_path is not None
+        return self.plugin.manifest_path.parent
+
+    def config_class(self) -> type:
+        return import_ref(self.entry.config, self)
+
+    def builder(self) -> Any:
+        return import_ref(self.entry.builder, self)
+
+
+@dataclass
+class Registry:
+    plugins: list[PluginRecord] = field(default_factory=list)
+    qualified: dict[str, ModelSpec] = field(default_factory=dict)
+    by_name: dict[str, ModelSpec] = field(default_factory=dict)
+    families: dict[str, tuple[FamilyEntry, PluginRecord]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def resolve(self, name: str) -> tuple[ModelSpec, str | None]:
+        """Return (spec, note); the note says when a family name picked its default member."""
+        if ":" in name:
+            spec = self.qualified.get(name)
+            if spec is None:
+                raise UnknownModelError(self._unknown_message(name))
+            return spec, None
+        if name in self.by_name:
+            return self.by_name[name], None
+        if name in self.families:
+            fam, plugin = self.families[name]
+            spec = self.qualified[f"{plugin.name}:{fam.default}"]
+            return spec, f"'{name}' is a family; using its default member '{fam.default}'"
+        raise UnknownModelError(self._unknown_message(name))
+
+    def members(self, family: str) -> list[ModelSpec]:
+        return [s for s in self.visible() if s.entry.family == family]
+
+    def visible(self) -> list[ModelSpec]:
+        """Every model once: winners under their plain name, collision losers qualified."""
+        return list(self.qualified.values())
+
+    def display_name(self, spec: ModelSpec) -> str:
+        return spec.name if self.by_name.get(spec.name) is spec else spec.qualified_name
+
+    def _unknown_message(self, name: str) -> str:
+        candidates = list(self.by_name) + list(self.families) + list(self.qualified)
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        hint = f"; did you mean: {', '.join(close)}" if close else "; see `zoo list`"
+        return f"no model '{name}'{hint}"
+
+
+def import_ref(ref: str, spec: ModelSpec | None = None) -> Any:
+    """Import 'module:attr'; a failure is a PluginError naming the plugin and the reference."""
+    module_name, _, attr = ref.partition(":")
+    owner = f"plugin '{spec.plugin.name}' ({spec.name}): " if spec else ""
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # a broken plugin must not take the zoo down
+        raise PluginError(f"{owner}cannot import {module_name}: {type(err).__name__}: {err}") from err
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise PluginError(f"{owner}{module_name} has no attribute '{attr}'") from None
+
+
+def _locate_manifest(value: str) -> Path:
+    """'package:file.yaml' -> path of the file inside the package, without importing it."""
+    package, sep, filename = value.partition(":")
+    if not sep or not filename:
+        raise PluginError(f"entry point value must be 'package:manifest.yaml', got {value!r}")
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError) as err:
+        raise PluginError(f"package '{package}' cannot be found: {err}") from None
+    if spec is None:
+        raise PluginError(f"package '{package}' is not installed")
+    if spec.submodule_search_locations:
+        base = Path(next(iter(spec.submodule_search_locations)))
+    elif spec.origin:
+        base = Path(spec.origin).parent
+    else:
+        raise PluginError(f"package '{package}' has no location on disk")
+    return base / filename
+
+
+def _load_yaml(path: Path) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=loader)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Read and validate one manifest file; errors name the file, the entry and the reason."""
+    from pydantic import ValidationError
+
+    try:
+        data = _load_yaml(path)
+    except FileNotFoundError:
+        raise PluginError(f"{path}: manifest file not found") from None
+    except Exception as err:  # yaml.YAMLError and OSError alike
+        raise PluginError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as err:
+        raise PluginError(f"{path}: {_describe_manifest_error(err, data)}") from None
+
+
+def _describe_manifest_error(err: Any, data: Any) -> str:
+    reasons = []
+    for e in err.errors():
+        loc = list(e["loc"])
+        where = ""
+        if len(loc) >= 2 and loc[0] in ("models", "families") and isinstance(loc[1], int):
+            try:
+                entry_name = data[loc[0]][loc[1]].get("name", "?")
+            except (AttributeError, IndexError, KeyError, TypeError):
+                entry_name = "?"
+            where = f"{loc[0]}[{loc[1]}] '{entry_name}'"
+            loc = loc[2:]
+        field_path = ".".join(str(p) for p in loc)
+        msg = e["msg"]
+        text = " ".join(x for x in (where, field_path) if x)
+        reasons.append(f"{text}: {msg}" if text else msg)
+    return "invalid manifest: " + "; ".join(reasons)
+
+
+def _entry_points() -> list[tuple[str, str, str, bool]]:
+    """(entry point name, value, source, builtin) for every `zoo.plugins` entry point."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else "?"
+        builtin = dist_name == BUILTIN_DIST
+        source = "built-in" if builtin else f"{dist_name} {dist.version if dist else ''}".strip()
+        found.append((ep.name, ep.value, source, builtin))
+    # Built-ins first, then by entry point name: this order decides plain-name collisions.
+    found.sort(key=lambda t: (not t[3], t[0]))
+    return list(dict.fromkeys(found))
+
+
+def discover() -> Registry:
+    reg = Registry()
+    for ep_name, value, source, builtin in _entry_points():
+        try:
+            path = _locate_manifest(value)
+            manifest = read_manifest(path)
+        except PluginError as err:
+            reg.plugins.append(PluginRecord(ep_name, source, None, error=str(err), builtin=builtin))
+            reg.warnings.append(f"plugin '{ep_name}' ({source}) skipped: {err}")
+            continue
+        _add_plugin(reg, PluginRecord(manifest.plugin.name, source, path, manifest, builtin=builtin))
+    return reg
+
+
+def _add_plugin(reg: Registry, plugin: PluginRecord) -> None:
+    assert plugin.manifest is not None
+    if any(p.ok and p.name == plugin.name for p in reg.plugins):
+        reg.plugins.append(PluginRecord(plugin.name, plugin.source, plugin.manifest_path,
+                                        error=f"plugin name '{plugin.name}' is already taken", builtin=plugin.builtin))
+        reg.warnings.append(f"plugin '{plugin.name}' ({plugin.source}) skipped: another plugin has that name")
+        return
+    reg.plugins.append(plugin)
+    for entry in plugin.manifest.models:
+        spec = ModelSpec(entry, plugin)
+        reg.qualified[spec.qualified_name] = spec
+        holder = reg.by_name.get(entry.name)
+        if holder is None:
+            reg.by_name[entry.name] = spec
+        else:
+            reg.warnings.append(
+                f"model '{entry.name}' is provided by plugins '{holder.plugin.name}' and '{plugin.name}'; "
+                f"'{entry.name}' means {holder.qualified_name}, use {spec.qualified_name} for the other"
+            )
+    for fam in plugin.manifest.families:
+        reg.families.setdefault(fam.name, (fam, plugin))
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, discovered on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = discover()
+    return _REGISTRY
+
+
+def refresh() -> Registry:
+    """Forget the discovered plugins and look again (after installing a plugin)."""
+    global _REGISTRY
+    importlib.invalidate_caches()
+    _REGISTRY = None
+    return get_registry()
