@@ -14,8 +14,10 @@ and a warning names the collision.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import importlib.util
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,8 +110,9 @@ class Registry:
         return spec.name if self.by_name.get(spec.name) is spec else spec.qualified_name
 
     def _unknown_message(self, name: str) -> str:
-        candidates = list(self.by_name) + list(self.families) + list(self.qualified)
-        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        models = [self.display_name(s) for s in self.visible()]
+        close = difflib.get_close_matches(name, models, n=3, cutoff=0.6)
+        close = (close + difflib.get_close_matches(name, list(self.families), n=3, cutoff=0.6))[:3]
         hint = f"; did you mean: {', '.join(close)}" if close else "; see `zoo list`"
         return f"no model '{name}'{hint}"
 
@@ -146,6 +149,33 @@ def _locate_manifest(value: str) -> Path:
     else:
         raise PluginError(f"package '{package}' has no location on disk")
     return base / filename
+
+
+def _find_spec(top_level: str) -> Any:
+    """Spec of a top-level module (finding it imports nothing), or None."""
+    try:
+        return importlib.util.find_spec(top_level)
+    except (ImportError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _package_dir(package: str) -> Path | None:
+    spec = _find_spec(package)
+    return Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else None
+
+
+def _module_exists(module: str) -> bool:
+    """Whether a module's source can be found, checked on disk without importing anything."""
+    top, _, rest = module.partition(".")
+    if not rest:
+        return top in sys.modules or _find_spec(top) is not None
+    base = _package_dir(top)
+    if base is None:
+        return False
+    path = base.joinpath(*rest.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file() or any(
+        path.parent.glob(f"{path.name}.*.so"))
 
 
 def _load_yaml(path: Path) -> Any:
@@ -229,6 +259,10 @@ def _add_plugin(reg: Registry, plugin: PluginRecord) -> None:
         reg.warnings.append(f"plugin '{plugin.name}' ({plugin.source}) skipped: another plugin has that name")
         return
     reg.plugins.append(plugin)
+    modules = {ref.partition(":")[0] for e in plugin.manifest.models for ref in (e.config, e.builder)}
+    for module in sorted(m for m in modules if not _module_exists(m)):
+        reg.warnings.append(f"plugin '{plugin.name}' ({plugin.source}): module '{module}' named in "
+                            f"{plugin.manifest_path} is not installed; its models will not build")
     for entry in plugin.manifest.models:
         spec = ModelSpec(entry, plugin)
         reg.qualified[spec.qualified_name] = spec
@@ -259,5 +293,6 @@ def refresh() -> Registry:
     """Forget the discovered plugins and look again (after installing a plugin)."""
     global _REGISTRY
     importlib.invalidate_caches()
+    _package_dir.cache_clear()
     _REGISTRY = None
     return get_registry()
