@@ -19,6 +19,10 @@ _LAZY = {
     "ZooError": "zoo.errors",
     "ModelConfig": "zoo.config",
     "ImageClassifierConfig": "zoo.config",
+    "save_pretrained": "zoo.weights.bundle",
+    "from_pretrained": "zoo.weights.bundle",
+    "load": "zoo.weights.bundle",
+    "load_weights": "zoo.weights.bundle",
 }
 
 __all__ = ["__version__", *_LAZY]
