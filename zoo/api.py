@@ -114,12 +114,19 @@ def config_for(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Mode
     return validate_config(cls, {**spec.entry.defaults, **(overrides or {})}, f"config for {spec.name}")
 
 
-def create_model(name: str, config: ModelConfig | None = None, **overrides: Any) -> Any:
+def create_model(name: str, config: ModelConfig | None = None, *, pretrained: bool = False,
+                 adapt_head: bool = False, **overrides: Any) -> Any:
     """Build a model (an `nn.Module`) from its name, a config and/or field overrides.
 
     The module carries `zoo_name` (`plugin:model`) and `zoo_config` so that it can be saved
-    and rebuilt.
+    and rebuilt. `pretrained=True` loads the weights of the tag in `name` (`lenet5.mnist`),
+    or of the model's first tag; `adapt_head=True` allows another `num_classes`.
     """
+    if pretrained:
+        from zoo.weights.bundle import load
+
+        fields = {**(config.model_dump() if config is not None else {}), **overrides}
+        return load(name, adapt_head=adapt_head, **fields).train()
     spec, _ = resolve(name)
     if config is not None:
         config = config_for(spec, {**config.model_dump(), **overrides})
