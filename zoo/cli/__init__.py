@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "zoo.cli.info",
     "zoo.cli.plugins",
     "zoo.cli.build",
+    "zoo.cli.data",
 )
 
 __all__ = ["app", "main"]

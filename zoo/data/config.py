@@ -1,0 +1,32 @@
+"""`DataConfig`: which dataset a run reads and how its images meet the model (torch-free)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from zoo.config import ZooConfig
+
+Fit = Literal["auto", "pad", "resize"]
+
+
+class DataConfig(ZooConfig):
+    """The data section of a run config."""
+
+    name: str = Field("mnist", description="Dataset: mnist, fashion-mnist, cifar10, folder (or a directory path, which means folder).")
+    root: Path | None = Field(None, description="Directory holding the data in torchvision's layout; default $ZOO_HOME/data. For `folder`, the image folder itself.")
+    val_size: int = Field(0, ge=0, description="Hold out the last N training examples as the 'val' split.")
+    download: bool = Field(True, description="Fetch the dataset when it is missing from `root`.")
+    image_size: int | None = Field(None, ge=8, description="Size images are stored at in memory (folders only; None = the model's input size).")
+    fit: Fit = Field("auto", description="How images meet the model's input size: pad (centre, zeros), resize (bilinear), auto = pad by at most 4 px a side (LeNet's 28 -> 32), else resize.")
+    normalize: bool = Field(True, description="Subtract the training split's per-channel mean and divide by its std.")
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, value: str) -> str:
+        from zoo.data.catalog import dataset_info
+
+        dataset_info(value)  # raises DataError: "no dataset 'mnsit'; did you mean: mnist"
+        return value
