@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "zoo.cli.plugins",
     "zoo.cli.build",
     "zoo.cli.data",
+    "zoo.cli.weights",
+    "zoo.cli.export",
 )
 
 __all__ = ["app", "main"]

@@ -93,7 +93,7 @@ def save_pretrained(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        save_tensors(tensors, tmp / WEIGHTS_FILE, _metadata(doc, aliases))
+        save_tensors(tensors, tmp / WEIGHTS_FILE, _metadata(doc.qualified_name, doc.config, aliases))
         (tmp / CONFIG_FILE).write_text(json.dumps(doc.model_dump(mode="json"), indent=2) + "\n")
         _write_card(tmp, doc)
         _move_into_place(tmp, target)
@@ -149,9 +149,17 @@ def _tensors_for_saving(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict
     return tensors, aliases
 
 
-def _metadata(doc: BundleConfig, aliases: dict[str, str]) -> dict[str, str]:
-    meta = {"format": "pt", META_MODEL: doc.qualified_name, META_HASH: doc.config_hash,
-            META_CONFIG: json.dumps(doc.config, sort_keys=True)}
+def save_weights_file(model: nn.Module, path: str | Path) -> None:
+    """One self-describing .safetensors file (no card): tensors plus model name and config in the metadata."""
+    model = unwrap(model)
+    qualified, config = identity(model)
+    tensors, aliases = _tensors_for_saving(model)
+    save_tensors(tensors, path, _metadata(qualified, config_dict(config), aliases))
+
+
+def _metadata(qualified: str, config: dict[str, Any], aliases: dict[str, str]) -> dict[str, str]:
+    meta = {"format": "pt", META_MODEL: qualified, META_HASH: config_hash(config),
+            META_CONFIG: json.dumps(config, sort_keys=True)}
     if aliases:
         meta[META_ALIASES] = json.dumps(aliases, sort_keys=True)
     return meta
@@ -340,3 +348,26 @@ def _differing_fields(own: dict[str, Any], saved: dict[str, Any] | None) -> list
     if saved is None:
         return []
     return sorted(k for k in own.keys() | saved.keys() if own.get(k) != saved.get(k))
+
+
+def check(source: str | Path, *, expect: str | None = None, adapt_head: bool = False, **overrides: Any) -> nn.Module | None:
+    """Load `source` completely and strictly, treating NaN/Inf weights as an error (for verify and export).
+
+    `expect` names the model the weights must belong to. Returns the rebuilt model, or None for
+    a .safetensors file that carries no zoo model name and config (its tensors are still checked).
+    """
+    from zoo.api import resolve
+    from zoo.weights.fit import nonfinite
+
+    weights = read_weights(source)
+    if expect is not None:
+        wanted = resolve(expect)[0].qualified_name
+        if weights.model != wanted:
+            raise WeightsError(f"{weights.source} holds weights of {weights.model or 'an unknown model'}, not {wanted}")
+    bad = nonfinite(weights.tensors)
+    if bad:
+        raise WeightsError(f"{weights.source}: NaN/Inf weights in {', '.join(bad[:5])}"
+                           + (f", +{len(bad) - 5} more" if len(bad) > 5 else ""))
+    if weights.model is None or weights.config is None:
+        return None
+    return _build_and_load(weights, strict=True, adapt_head=adapt_head, overrides=overrides)

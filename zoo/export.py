@@ -1,0 +1,140 @@
+"""Export a loaded model to safetensors, ONNX or TorchScript, checked before it is kept.
+
+What gets exported is `model.export_module()` if the model defines it (a GAN exports its
+generator: noise and condition -> image), else the model itself. Its example inputs come
+from `model.export_inputs(batch_size)` -> {input name: tensor} if defined, else one random
+`image` batch of the config's `input_shape()`. ONNX and TorchScript files are run on fresh
+random inputs at two batch sizes (the batch dimension is dynamic) and must agree with
+PyTorch within `ATOL`; a file that does not is never written to its destination.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.weights import WeightsError
+
+FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
+ATOL = 1e-4
+ONNX_OPSET = 17
+_CHECK_BATCHES = (1, 3)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    format: str
+    max_abs_diff: float | None  # largest |exported - PyTorch| over the check inputs (None: weights only)
+
+
+def export_module(model: nn.Module) -> nn.Module:
+    hook = getattr(model, "export_module", None)
+    return hook() if callable(hook) else model
+
+
+def export_inputs(model: nn.Module, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    hook = getattr(model, "export_inputs", None)
+    if callable(hook):
+        return dict(hook(batch_size))
+    shape = model.zoo_config.input_shape()
+    return {"image": torch.randn(batch_size, *shape, generator=generator)}
+
+
+def export(model: nn.Module, fmt: str, out: str | Path, *, overwrite: bool = False) -> ExportResult:
+    """Write `model` (eval mode) to `out` in `fmt`; ONNX and TorchScript are verified first."""
+    if fmt not in FORMATS:
+        raise WeightsError(f"unknown export format {fmt!r} (choose: {', '.join(FORMATS)})")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise WeightsError(f"{out} already exists; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        diff = _WRITERS[fmt](model, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportResult(out, fmt, diff)
+
+
+def _write_safetensors(model: nn.Module, path: Path) -> None:
+    """The whole model's tensors, with the model name and config in the metadata (one self-describing file)."""
+    from zoo.weights.bundle import save_weights_file
+
+    save_weights_file(model, path)
+
+
+def _write_onnx(model: nn.Module, path: Path) -> float:
+    module = export_module(model).eval()
+    inputs = export_inputs(model, 2, torch.Generator().manual_seed(0))
+    names = list(inputs)
+    with torch.no_grad():
+        outputs = _as_tuple(module(*inputs.values()))
+    output_names = ["output"] if len(outputs) == 1 else [f"output_{i}" for i in range(len(outputs))]
+    axes = {n: {0: "batch"} for n in names + output_names}
+    with warnings.catch_warnings():
+        # The torch.export-based exporter needs onnxscript, which the zoo does not depend on; the
+        # TorchScript-based one (deprecated, still shipped) needs only onnx and handles a dynamic batch.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module, tuple(inputs.values()), str(path), dynamo=False, input_names=names,
+                          output_names=output_names, dynamic_axes=axes, opset_version=ONNX_OPSET)
+    return _check(model, module, _onnx_runner(path, names), "ONNX")
+
+
+def _onnx_runner(path: Path, names: list[str]) -> Any:
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def run(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feeds = {n: t.numpy() for n, t in zip(names, tensors)}
+        return tuple(torch.from_numpy(o) for o in session.run(None, feeds))
+
+    return run
+
+
+def _write_torchscript(model: nn.Module, path: Path) -> float:
+    module = export_module(model).eval()
+    inputs = export_inputs(model, 2, torch.Generator().manual_seed(0))
+    with warnings.catch_warnings(), torch.no_grad():
+        # torch.jit is deprecated in favour of torch.export, but TorchScript is the format asked for
+        # (loadable from C++ and by torch.jit.load without the zoo).
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(module, tuple(inputs.values()))
+        torch.jit.save(traced, str(path))
+        loaded = torch.jit.load(str(path))
+    return _check(model, module, lambda *t: _as_tuple(loaded(*t)), "TorchScript")
+
+
+def _check(model: nn.Module, module: nn.Module, run: Any, what: str) -> float:
+    """Largest deviation from PyTorch over fresh inputs at several batch sizes; above ATOL is an error."""
+    worst = 0.0
+    gen = torch.Generator().manual_seed(1)
+    for batch in _CHECK_BATCHES:
+        inputs = tuple(export_inputs(model, batch, gen).values())
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            want, got = _as_tuple(module(*inputs)), run(*inputs)
+        if len(want) != len(got) or any(w.shape != g.shape for w, g in zip(want, got)):
+            raise WeightsError(f"{what} export gives outputs of other shapes at batch size {batch}")
+        worst = max(worst, *(float((w - g).abs().max()) for w, g in zip(want, got)))
+    if not worst <= ATOL:
+        raise WeightsError(f"{what} export differs from PyTorch by {worst:.3g} (> {ATOL}); not written")
+    return worst
+
+
+def _as_tuple(out: Any) -> tuple[torch.Tensor, ...]:
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+_WRITERS = {"safetensors": _write_safetensors, "onnx": _write_onnx, "torchscript": _write_torchscript}
