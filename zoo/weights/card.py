@@ -85,6 +85,8 @@ def render_card(doc: BundleConfig, summary: str, paper: str, sha256: str, size: 
     """The README.md model card: what, data, recipe, metrics, preprocessing, license."""
     name = f"{doc.model}.{doc.tag}" if doc.tag else doc.model
     lines = [f"# {name}", "", summary or f"{doc.qualified_name} weights.", ""]
+    if doc.notes:
+        lines += [doc.notes, ""]
     if paper:
         lines += [f"Paper: {paper}", ""]
     lines += ["## Data", "", doc.data or "not recorded", "", "## How it was made", ""]
