@@ -7,7 +7,8 @@ Files are found and labelled by torchvision's ImageFolder; every split takes its
 from the training directory, so labels agree across splits even when a test folder lacks a
 class. Images are decoded with PIL once, at load time (the only per-image work), to grey when
 every image is grey and RGB otherwise, resized (shorter side) and centre-cropped to
-`image_size`, then kept in memory like MNIST.
+`image_size`, then kept in memory like MNIST. Normalisation statistics are always those of the
+training directory (computed once per process), so every split is normalised alike.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from zoo.data.config import DataConfig
 
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 _TEST_DIRS = ("test", "val")
+# (training directory, image_size) -> its per-channel (mean, std), filled on first load
+_TRAIN_STATS: dict[tuple[str, int | None], tuple[tuple[float, ...], tuple[float, ...]]] = {}
 
 
 def folder_root(cfg: DataConfig) -> Path:
@@ -60,7 +63,12 @@ def load_image_folder(cfg: DataConfig, split: str):
         raise DataError(f"image folder {directory} holds no images in class subfolders ({', '.join(classes)})")
     images = _decode_all([p for p, _ in samples], cfg.image_size)
     labels = torch.tensor([label for _, label in samples], dtype=torch.int64)
-    mean, std = channel_stats(images)
+    key = (str(train_dir.resolve()), cfg.image_size)
+    if directory == train_dir:
+        _TRAIN_STATS[key] = channel_stats(images)
+    elif key not in _TRAIN_STATS:
+        _TRAIN_STATS[key] = channel_stats(load_image_folder(cfg, "train").images)
+    mean, std = _TRAIN_STATS[key]
     return Dataset(str(root), split, images, labels, classes, mean, std, root)
 
 
