@@ -20,6 +20,10 @@ COMMAND_MODULES = (
     "zoo.cli.data",
     "zoo.cli.weights",
     "zoo.cli.export",
+    "zoo.cli.train",
+    "zoo.cli.eval",
+    "zoo.cli.predict",
+    "zoo.cli.sample",
 )
 
 __all__ = ["app", "main"]

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from zoo.cli.app import app, console, print_json
+
+
+@app.command("predict")
+def predict_cmd(
+    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).")],
+    weights: Annotated[str, typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, or tag.")] = ...,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model name (checked against the weights).")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Labels shown per image.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Classify image files: the top-k labels with their probabilities."""
+    from zoo.engine.inference import load_trained
+
+    loaded = load_trained(weights, model)
+    task = loaded.task
+    if not hasattr(task, "predict"):
+        from zoo.errors import ZooError
+
+        raise ZooError(f"zoo predict needs a classifier; {loaded.model.zoo_name} is not one")
+    batch = read_images(images, task.in_chans)
+    names = task.class_names()
+    k = min(top_k, len(names))
+    results = []
+    for path, image in zip(images, batch):
+        probs = task.predict(image.unsqueeze(0)).softmax(1)[0]
+        top = probs.topk(k)
+        results.append({"image": str(path), "top": [{"label": names[i], "index": int(i), "probability": float(p)}
+                                                    for p, i in zip(top.values.tolist(), top.indices.tolist())]})
+    if as_json:
+        print_json(results)
+        return
+    for r in results:
+        best = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top"])
+        console.print(f"{r['image']}: {best}", markup=False, highlight=False)
+
+
+def read_images(paths: list[Path], in_chans: int) -> list:
+    """Each file as a 1 x C x H x W uint8 tensor (C = 1 for grey models, 3 otherwise); sizes may differ."""
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    from zoo.errors import ZooError
+
+    out = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img = img.convert("L" if in_chans == 1 else "RGB")
+                t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+                out.append(t.reshape(img.height, img.width, -1).permute(2, 0, 1).contiguous())
+        except FileNotFoundError:
+            raise ZooError(f"{path}: no such image file") from None
+        except (UnidentifiedImageError, OSError) as err:
+            raise ZooError(f"{path}: not an image this zoo can read ({type(err).__name__})") from None
+    return out

@@ -1,0 +1,179 @@
+"""The run config: one validated document of three sections, `model`, `data` and `train` (torch-free).
+
+    model:  {name: "zoo:lenet5", config: {...the model family's config...}}
+    data:   {...zoo.data.DataConfig...}
+    train:  {...TrainConfig...}
+
+Layers, later ones winning: TrainConfig's defaults (the modern LeNet-5 recipe), the model
+config's `train_defaults()` if it defines one (a plugin's recipe for its model), a config
+file (a whole run document, or a bare model config), the CLI's flags (`--epochs`, `--lr`,
+...), then `--set` assignments.
+
+`--set` keys address sections: `train.lr=0.1`, `data.name=cifar10`, `model.num_classes=5`
+(short for `model.config.num_classes`). A bare key (`lr=0.1`, `num_classes=5`) goes to the one
+section that has such a field; a key found in several sections is refused with the choices.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from zoo.config import ZooConfig, apply_overrides, parse_assignment, validate_config
+from zoo.errors import ConfigError
+
+Optimizer = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+Scheduler = Literal["cosine", "step", "multistep", "poly", "tanh", "wsd", "constant", "none"]
+SECTIONS = ("model", "data", "train")
+
+
+class TrainConfig(ZooConfig):
+    """How to train. The defaults are the recipe that takes the modern LeNet-5 past 99.1% on MNIST."""
+
+    epochs: int = Field(6, ge=1, description="Passes over the training split.")
+    batch_size: int = Field(256, ge=1, description="Examples per optimizer step, summed over all processes.")
+    optimizer: Optimizer = Field("adamw", description="sgd (no momentum), momentum, nesterov, adagrad, rmsprop, adam, adamw (timm.optim).")
+    lr: float = Field(4e-3, gt=0, description="Peak learning rate.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum of momentum/nesterov/rmsprop.")
+    weight_decay: float = Field(0.05, ge=0, description="Weight decay (decoupled for adamw).")
+    scheduler: Scheduler = Field("cosine", description="Learning-rate schedule from timm.scheduler, stepped every update.")
+    warmup_epochs: float = Field(0.3, ge=0, description="Linear warm-up, in epochs (fractions allowed).")
+    min_lr: float = Field(0.0, ge=0, description="Learning rate the schedule decays to.")
+    decay_epochs: float = Field(30, gt=0, description="Step schedule: epochs between decays.")
+    decay_milestones: list[int] = Field(default_factory=lambda: [30, 60, 90], description="Multistep schedule: epochs to decay at.")
+    decay_rate: float = Field(0.1, gt=0, description="Step/multistep: lr factor per decay; poly: the power.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the classification loss.")
+    grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
+    early_stop: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement (patience).")
+    seed: int = Field(0, description="Seeds initialisation, data order and dropout; same seed, same run.")
+    eval_every: int = Field(1, ge=1, description="Evaluate every this many epochs (and after the last).")
+    log_every: int = Field(50, ge=1, description="Write a step record to metrics.jsonl every this many steps.")
+    checkpoint_every: int = Field(200, ge=0, description="Save a resumable checkpoint every this many steps (0: at epoch ends only).")
+    max_train_examples: int | None = Field(None, ge=1, description="Use only the first N training examples (for tests and quick looks).")
+    max_eval_examples: int | None = Field(None, ge=1, description="Evaluate on only the first N examples.")
+    channels_last: bool = Field(False, description="Run convolutions in channels-last memory format.")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads per process (default: cores / processes).")
+    device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N.")
+    init_from: str | None = Field(None, description="Start from this bundle's weights (a fresh head when num_classes differs).")
+    freeze: list[str] = Field(default_factory=list, description="Module names whose parameters stay fixed (e.g. features).")
+
+
+class ModelSection(ZooConfig):
+    name: str = Field(description="The model, as `plugin:model`.")
+    config: dict[str, Any] = Field(description="The model family's config, validated by its config class.")
+
+
+class RunConfig(ZooConfig):
+    """A run's whole config; `config.yaml` in the run directory."""
+
+    model: ModelSection
+    data: dict[str, Any] = Field(description="zoo.data.DataConfig fields.")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    def data_config(self) -> Any:
+        from zoo.data import DataConfig
+
+        return validate_config(DataConfig, self.data, "data config")
+
+
+def compose(
+    model_name: str,
+    file_doc: dict[str, Any] | None = None,
+    flags: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
+    data_name: str | None = None,
+) -> RunConfig:
+    """The validated run config for `model_name` from a config file's dict, train flags, `--data` and `--set`s."""
+    from zoo.api import config_class, config_for, resolve
+    from zoo.data import DataConfig
+
+    spec, _ = resolve(model_name)
+    model_cls = config_class(spec)
+    doc = _sectioned(file_doc or {}, model_cls)
+    doc["train"] = {**_train_defaults(spec), **doc["train"], **{k: v for k, v in (flags or {}).items() if v is not None}}
+    if data_name is not None:
+        doc["data"]["name"] = data_name
+    fields = {"model": set(model_cls.model_fields), "data": set(DataConfig.model_fields), "train": set(TrainConfig.model_fields)}
+    doc = apply_overrides(doc, [_route(s, fields) for s in sets or []])
+    data = validate_config(DataConfig, doc.get("data", {}), "data config")
+    model_doc = _classes_from_data(doc.get("model", {}).get("config", {}), model_cls, data)
+    model_config = config_for(spec, model_doc)
+    train = validate_config(TrainConfig, doc.get("train", {}), "train config")
+    return RunConfig(model=ModelSection(name=spec.qualified_name, config=model_config.model_dump(mode="json")),
+                     data=data.model_dump(mode="json"), train=train)
+
+
+def _classes_from_data(model_doc: dict[str, Any], model_cls: type, data: Any) -> dict[str, Any]:
+    """A classifier's num_classes follows the dataset unless the user set it."""
+    from zoo.data.catalog import dataset_info
+
+    classes = dataset_info(data.name).num_classes
+    if "num_classes" in model_cls.model_fields and "num_classes" not in model_doc and classes:
+        return {**model_doc, "num_classes": classes}
+    return model_doc
+
+
+def _sectioned(doc: dict[str, Any], model_cls: type) -> dict[str, Any]:
+    """A config file's dict as {model: {config: ...}, data: ..., train: ...}; a bare model config is allowed."""
+    if not any(key in doc for key in SECTIONS):
+        return {"model": {"config": dict(doc)}, "data": {}, "train": {}}
+    unknown = sorted(set(doc) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown config section(s) {', '.join(unknown)} (allowed: {', '.join(SECTIONS)})")
+    model = doc.get("model") or {}
+    if not isinstance(model, dict):
+        raise ConfigError("config section 'model' must be a mapping")
+    config = model.get("config", {k: v for k, v in model.items() if k != "name"})
+    return {"model": {"config": dict(config or {})}, "data": dict(doc.get("data") or {}), "train": dict(doc.get("train") or {})}
+
+
+def _train_defaults(spec: Any) -> dict[str, Any]:
+    """A plugin's own recipe: `train_defaults()` on the model's default config, if it defines one."""
+    from zoo.api import config_for
+
+    config = config_for(spec)
+    recipe = getattr(config, "train_defaults", None)
+    return dict(recipe()) if callable(recipe) else {}
+
+
+def _route(assignment: str, fields: dict[str, set[str]]) -> str:
+    """`lr=0.1` -> `train.lr=0.1`; `model.x=1` -> `model.config.x=1`; ambiguous bare keys are refused."""
+    path, _ = parse_assignment(assignment)
+    head, rest = path[0], path[1:]
+    if head == "model" and rest and rest[0] != "config":
+        return "model.config." + assignment.partition(".")[2]
+    if head in SECTIONS:
+        return assignment
+    owners = [s for s in SECTIONS if head in fields[s]]
+    if len(owners) == 1:
+        prefix = "model.config." if owners[0] == "model" else owners[0] + "."
+        return prefix + assignment
+    if owners:
+        raise ConfigError(f"--set {assignment}: '{head}' is a field of {' and '.join(owners)}; "
+                          f"write {' or '.join(f'{o}.{head}' for o in owners)}")
+    allowed = sorted(fields["model"] | fields["data"] | fields["train"])
+    raise ConfigError(f"--set {assignment}: no field '{head}' in the model, data or train config "
+                      f"(fields: {', '.join(allowed)})")
+
+
+def to_yaml(config: RunConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def differences(saved: RunConfig, asked: RunConfig) -> list[str]:
+    """`section.field saved -> asked` for every field that differs (for refusing a mismatched resume)."""
+    a, b = saved.model_dump(mode="json"), asked.model_dump(mode="json")
+    out = []
+    for section in SECTIONS:
+        left, right = a[section], b[section]
+        if section == "model":
+            if left["name"] != right["name"]:
+                out.append(f"model {left['name']} -> {right['name']}")
+            left, right = left["config"], right["config"]
+        for key in sorted(left.keys() | right.keys()):
+            if left.get(key) != right.get(key):
+                out.append(f"{section}.{key} {left.get(key)!r} -> {right.get(key)!r}")
+    return out

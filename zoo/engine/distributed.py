@@ -1,0 +1,94 @@
+"""Processes: one, or several under torch.distributed.run (DDP; gloo on CPU, nccl on GPU).
+
+Sharding is DistributedSampler's, done on index tensors: every process draws the same seeded
+permutation; of each global batch of `batch_size` indices, rank r takes every world-th one
+from position r. The union over ranks is the single-process batch, and DDP averages the
+gradients, so N processes take the same steps as one process would (up to float rounding).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from zoo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def from_env() -> Dist:
+    """The process's place, from torchrun's environment (a plain process is rank 0 of 1)."""
+    env = os.environ
+    return Dist(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)),
+                int(env.get("LOCAL_RANK", 0)), int(env.get("LOCAL_WORLD_SIZE", 1)))
+
+
+def pick_device(wanted: str, dist: Dist) -> torch.device:
+    if wanted == "auto":
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"train.device={wanted}: no CUDA device is available here")
+        return torch.device("cuda", dist.local_rank if dist.active else torch.device(wanted).index or 0)
+    if wanted != "cpu":
+        raise ConfigError(f"train.device={wanted!r}: use auto, cpu, cuda or cuda:N")
+    return torch.device("cpu")
+
+
+def init(dist: Dist, device: torch.device) -> None:
+    if dist.active and not torch.distributed.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def shutdown(dist: Dist) -> None:
+    if dist.active and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def shard(indices: torch.Tensor, dist: Dist) -> torch.Tensor:
+    return indices[dist.rank::dist.world]
+
+
+def all_finite(value: torch.Tensor, dist: Dist) -> bool:
+    """Whether `value` is finite on every process (so all of them stop together)."""
+    ok = torch.isfinite(value.detach()).all().to(torch.int32).reshape(1)
+    if dist.active:
+        torch.distributed.all_reduce(ok, op=torch.distributed.ReduceOp.MIN)
+    return bool(ok.item())
+
+
+def launch(args: list[str], nproc: int, nnodes: int = 1, node_rank: int = 0,
+           master_addr: str = "127.0.0.1", master_port: int | None = None) -> int:
+    """Run `zoo <args>` in `nproc` processes on this node via torch.distributed.run; its exit code."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}",
+           f"--node-rank={node_rank}", f"--master-addr={master_addr}", f"--master-port={master_port or free_port()}",
+           "-m", "zoo", *args]
+    return subprocess.run(cmd).returncode
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

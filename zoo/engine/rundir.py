@@ -1,0 +1,144 @@
+"""The run directory: what a run writes, and where.
+
+    runs/<model>-<YYYYmmdd-HHMMSS>/
+        config.yaml            the validated run config (model, data, train)
+        metrics.jsonl          one JSON record per line: {"kind": "step"|"epoch"|"eval"|"end", ...}
+        checkpoint.safetensors the last resumable checkpoint (zoo.engine.checkpoint)
+        last.safetensors       model weights after the last completed epoch
+        best.safetensors       model weights at the best evaluation so far
+        curves.png             loss and metric curves
+        bundle/                the final weights bundle (zoo.weights.save_pretrained)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+CONFIG = "config.yaml"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.safetensors"
+LAST = "last.safetensors"
+BEST = "best.safetensors"
+CURVES = "curves.png"
+BUNDLE = "bundle"
+
+
+class RunDirError(ZooError):
+    """A directory that is not a run, or cannot be used for this one."""
+
+
+def default_run_dir(model: str, root: Path = Path("runs")) -> Path:
+    """`runs/<model>-<local time>`; a suffix keeps two runs started in one second apart."""
+    base = root / f"{model.split(':')[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def is_run(self) -> bool:
+        return (self.path / CONFIG).is_file()
+
+    def write_text(self, name: str, text: str) -> None:
+        """Atomically: a temp file in the same directory, then rename."""
+        target = self.path / name
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, target)
+
+    def read_config_doc(self) -> dict[str, Any]:
+        import yaml
+
+        if not self.is_run():
+            raise RunDirError(f"{self.path} is not a run directory (no {CONFIG})")
+        try:
+            doc = yaml.safe_load((self.path / CONFIG).read_text())
+        except (OSError, yaml.YAMLError) as err:
+            raise RunDirError(f"{self.path / CONFIG} cannot be read: {str(err).splitlines()[0]}") from None
+        if not isinstance(doc, dict):
+            raise RunDirError(f"{self.path / CONFIG} is not a run config")
+        return doc
+
+    def records(self) -> list[dict[str, Any]]:
+        path = self.path / METRICS
+        if not path.is_file():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut short by a kill; everything after it is unreliable
+        return out
+
+    def rewind_metrics(self, step: int, epochs_done: int) -> None:
+        """Drop records written after the checkpoint being resumed (they will be written again)."""
+        kept = [r for r in self.records()
+                if (r["kind"] == "step" and r["step"] <= step) or (r["kind"] in ("epoch", "eval") and r["epoch"] < epochs_done)]
+        self.write_text(METRICS, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+class MetricsLog:
+    """Appends JSON records to metrics.jsonl, flushed per record (a kill loses at most the last line)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "a", buffering=1)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps({**record, "time": round(time.time(), 3)}) + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def plot_curves(run: RunDir) -> Path | None:
+    """curves.png: training loss per logged step, and every epoch's evaluation metrics."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = run.records()
+    steps = [r for r in records if r["kind"] == "step"]
+    evals = [r for r in records if r["kind"] == "eval"]
+    if not steps and not evals:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    if steps:
+        left.plot([r["step"] for r in steps], [r["loss"] for r in steps], label="train loss (step)")
+    for key in sorted({k for r in evals for k in r if k.startswith("eval_")}):
+        axis = left if "loss" in key else right
+        axis.plot([r["step"] for r in evals], [r[key] for r in evals], marker="o", label=key.removeprefix("eval_"))
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    for key in sorted({k for r in epochs for k in r if k.startswith("train_") and k != "train_loss"}):
+        right.plot([r["step"] for r in epochs], [r[key] for r in epochs], marker=".", linestyle="--", label=key)
+    left.set_xlabel("step")
+    left.set_title("loss")
+    right.set_xlabel("step")
+    right.set_title("metrics")
+    for axis in (left, right):
+        if axis.lines:
+            axis.legend()
+        axis.grid(alpha=0.3)
+    fig.tight_layout()
+    target = run / CURVES
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,359 @@
+"""The one training loop every task runs through.
+
+Per step: slice a batch out of in-memory tensors (seeded permutation, sharded across
+processes), let the task step its optimizers, update the schedules, accumulate metrics.
+Per epoch: evaluate, keep best and last weights, checkpoint, maybe stop early. At the end:
+curves and the weights bundle. A non-finite loss stops the run before it touches the weights.
+
+Determinism: the model is initialised after `torch.manual_seed(seed)`; epoch e's data order
+is `randperm` under seed (seed, e); dropout draws from the global RNG, whose state every
+checkpoint carries. So a run resumed from any checkpoint replays the same steps exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.engine import checkpoint as ckpt
+from zoo.engine import distributed
+from zoo.engine.config import RunConfig, TrainConfig
+from zoo.engine.display import Display
+from zoo.engine.rundir import BEST, BUNDLE, CHECKPOINT, LAST, MetricsLog, RunDir, plot_curves
+from zoo.errors import ConfigError, ZooError
+
+
+class TrainingDiverged(ZooError):
+    """The loss became NaN or infinite; the run stopped with its last good checkpoint kept."""
+
+    exit_code = 3
+
+
+class NonFiniteLoss(Exception):
+    def __init__(self, name: str, value: float) -> None:
+        super().__init__(f"{name} loss is {value}")
+        self.name, self.value = name, value
+
+
+@dataclass
+class Progress:
+    """Where a run is; saved in every checkpoint as JSON."""
+
+    step: int = 0  # optimizer steps taken
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done in the current epoch
+    best: float | None = None
+    best_epoch: int | None = None
+    stale: int = 0  # evaluations since the best one
+    sums: dict[str, float] = field(default_factory=dict)  # this epoch's metric sums (batch means x batches)
+    batches: int = 0
+    stopped_early: bool = False
+
+
+class Stepper:
+    """`task.train_step`'s handle on the optimizers: finite check, backward, clip, update."""
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], modules: dict[str, nn.Module],
+                 clip: float | None, dist: distributed.Dist) -> None:
+        self.optimizers, self.modules, self.clip, self.dist = optimizers, modules, clip, dist
+
+    def step(self, loss: torch.Tensor, name: str = "model") -> None:
+        if not distributed.all_finite(loss, self.dist):
+            raise NonFiniteLoss(name, loss.item())
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip:
+            nn.utils.clip_grad_norm_(self.modules[name].parameters(), self.clip)
+        opt.step()
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The permutation of epoch `epoch`: a function of (seed, epoch) only, so resume replays it."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def build_optimizer(train: TrainConfig, module: nn.Module) -> torch.optim.Optimizer:
+    from timm.optim import create_optimizer_v2
+
+    # timm's 'sgd' is Nesterov momentum; ours is plain SGD: timm's 'momentum' with momentum 0.
+    name, momentum = ("momentum", 0.0) if train.optimizer == "sgd" else (train.optimizer, train.momentum)
+    return create_optimizer_v2(module, opt=name, lr=train.lr, weight_decay=train.weight_decay, momentum=momentum)
+
+
+def build_scheduler(train: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
+    """A timm schedule stepped every update (`step_update(step)`); None for a constant lr."""
+    from timm.scheduler import create_scheduler_v2
+
+    if train.scheduler == "none":
+        return None
+    sched, _ = create_scheduler_v2(
+        optimizer, sched=train.scheduler, num_epochs=train.epochs, warmup_epochs=train.warmup_epochs,
+        warmup_lr=train.lr * 0.01, min_lr=train.min_lr, decay_epochs=train.decay_epochs,
+        decay_milestones=train.decay_milestones, decay_rate=train.decay_rate,
+        step_on_epochs=False, updates_per_epoch=steps_per_epoch)
+    return sched
+
+
+def freeze(model: nn.Module, names: list[str]) -> list[str]:
+    """Fix the parameters of the named submodules; returns the frozen parameter names."""
+    children = dict(model.named_modules())
+    unknown = [n for n in names if n not in children]
+    if unknown:
+        tops = ", ".join(n for n, _ in model.named_children())
+        raise ConfigError(f"--freeze {','.join(unknown)}: no such module in {model.zoo_name} (top-level modules: {tops})")
+    frozen = []
+    for name in names:
+        for pname, p in children[name].named_parameters(prefix=name):
+            p.requires_grad_(False)
+            frozen.append(pname)
+    return frozen
+
+
+def save_weights_file(model: nn.Module, path: Path, extra: dict[str, str]) -> None:
+    """Model weights as a lone zoo .safetensors (metadata names model and config, so `--weights FILE` works)."""
+    from zoo.weights.bundle import META_CONFIG, META_HASH, META_MODEL, config_dict
+    from zoo.weights.card import config_hash
+    from zoo.weights.safefile import save_tensors
+
+    cfg = config_dict(model.zoo_config)
+    meta = {META_MODEL: model.zoo_name, META_HASH: config_hash(cfg), META_CONFIG: json.dumps(cfg), **extra}
+    save_tensors(ckpt.unshared(model.state_dict()), path, meta)
+
+
+def weights_finite(model: nn.Module) -> bool:
+    return all(torch.isfinite(p).all() for p in model.parameters())
+
+
+class Trainer:
+    """Trains one run: `Trainer(config, run_dir).fit()`."""
+
+    def __init__(self, config: RunConfig, run: RunDir, *, resume: bool = False, quiet: bool = False,
+                 command: str = "") -> None:
+        self.config, self.train, self.run, self.resume, self.command = config, config.train, run, resume, command
+        self.dist = distributed.from_env()
+        self.device = distributed.pick_device(self.train.device, self.dist)
+        self.display = Display(quiet, enabled=self.dist.main)
+        self.log: MetricsLog | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        from zoo.api import build, config_for, resolve
+        from zoo.tasks import task_class
+
+        torch.set_num_threads(self.train.threads or max(1, (os.cpu_count() or 1) // self.dist.local_world))
+        distributed.init(self.dist, self.device)
+        spec, _ = resolve(self.config.model.name)
+        torch.manual_seed(self.train.seed)
+        model = build(spec, config_for(spec, self.config.model.config))
+        if self.train.init_from:
+            self._init_from(model)
+        frozen = freeze(model, self.train.freeze)
+        if frozen:
+            self.display.say(f"frozen: {', '.join(self.train.freeze)} ({len(frozen)} tensors)")
+        self.model = model.to(self.device)
+        if self.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.task = task_class(spec.entry.task)(self.model, self.config, self.device)
+        data = self.config.data_config()
+        self.train_data = self.task.load_split("train", self.train.max_train_examples)
+        self.eval_split = "val" if data.val_size else "test"
+        self.eval_data = self.task.load_split(self.eval_split, self.train.max_eval_examples)
+        self.steps_per_epoch = self._steps_per_epoch()
+        self.modules = self.task.modules()
+        self.optimizers = {n: build_optimizer(self.train, m) for n, m in self.modules.items()}
+        self.schedulers = {n: build_scheduler(self.train, o, self.steps_per_epoch) for n, o in self.optimizers.items()}
+        self.progress = self._restore() if self.resume else Progress()
+        self.wrapped = {n: self._wrap(m) for n, m in self.modules.items()}
+        self.stepper = Stepper(self.optimizers, self.modules, self.train.grad_clip, self.dist)
+
+    def _init_from(self, model: nn.Module) -> None:
+        from zoo.weights.bundle import load_weights
+
+        load_weights(model, self.train.init_from, adapt_head=True, allow_config_mismatch=True)
+        self.display.say(f"initialised from {self.train.init_from}")
+
+    @property
+    def n_train(self) -> int:
+        return len(next(iter(self.train_data.values())))
+
+    def _steps_per_epoch(self) -> int:
+        n, b, w = self.n_train, self.train.batch_size, self.dist.world
+        if b % w:
+            raise ConfigError(f"train.batch_size={b} must be divisible by the number of processes ({w})")
+        if n < b:
+            raise ConfigError(f"train.batch_size={b} is larger than the training split ({n} examples)")
+        return n // b  # the last partial batch is dropped: every step sees a full batch
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if not self.dist.active:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def _restore(self) -> Progress:
+        tensors, doc = ckpt.read_checkpoint(self.run / CHECKPOINT)
+        state = ckpt.restore(tensors, doc, self.model, self.optimizers, self.schedulers, self.run / CHECKPOINT)
+        progress = Progress(**state)
+        if self.dist.main:
+            self.run.rewind_metrics(progress.step, progress.epoch)
+        self.display.say(f"resuming {self.run.path} at epoch {progress.epoch + 1}, step {progress.step}")
+        return progress
+
+    # ------------------------------------------------------------------ loop
+
+    def fit(self) -> dict[str, Any]:
+        """Train to the end (or early stop); returns the final evaluation."""
+        try:
+            self.setup()
+            if self.dist.main:
+                self._open_run_dir()
+            try:
+                self._epochs()
+            except NonFiniteLoss as err:
+                raise TrainingDiverged(self._diverged_message(err)) from None
+            return self._finish()
+        finally:
+            self.display.close()
+            if self.log:
+                self.log.close()
+            distributed.shutdown(self.dist)
+
+    def _open_run_dir(self) -> None:
+        """Written only once setup succeeded, so bad input leaves no directory (or an untouched one)."""
+        from zoo.engine.config import to_yaml
+        from zoo.engine.rundir import CONFIG, METRICS
+
+        self.run.path.mkdir(parents=True, exist_ok=True)
+        self.run.write_text(CONFIG, to_yaml(self.config))
+        self.log = MetricsLog(self.run / METRICS)
+
+    def _epochs(self) -> None:
+        p = self.progress
+        while p.epoch < self.train.epochs and not p.stopped_early:
+            self._train_epoch()
+            p.epoch, p.batch = p.epoch + 1, 0
+            record = self._end_epoch()
+            self.display.end_epoch(record)
+
+    def _train_epoch(self) -> None:
+        p, train = self.progress, self.train
+        order = epoch_order(self.n_train, train.seed, p.epoch)
+        for m in self.modules.values():
+            m.train()
+        self.display.start_epoch(p.epoch, train.epochs, self.steps_per_epoch, p.batch)
+        start, seen = time.perf_counter(), 0
+        for b in range(p.batch, self.steps_per_epoch):
+            idx = distributed.shard(order[b * train.batch_size:(b + 1) * train.batch_size], self.dist)
+            metrics = self.task.train_step({k: v[idx] for k, v in self.train_data.items()}, self.wrapped, self.stepper)
+            p.step, p.batch = p.step + 1, b + 1
+            for sched in self.schedulers.values():
+                if sched is not None:
+                    sched.step_update(p.step)
+            self._accumulate(metrics)
+            seen += train.batch_size
+            if p.step % train.log_every == 0 or p.batch == self.steps_per_epoch:
+                self._log_step(metrics, seen / (time.perf_counter() - start))
+            if train.checkpoint_every and p.step % train.checkpoint_every == 0 and p.batch < self.steps_per_epoch:
+                self._checkpoint()
+
+    def _accumulate(self, metrics: dict[str, torch.Tensor]) -> None:
+        p = self.progress
+        for k, v in metrics.items():
+            p.sums[k] = p.sums.get(k, 0.0) + float(v)
+        p.batches += 1
+
+    def _log_step(self, metrics: dict[str, torch.Tensor], rate: float) -> None:
+        p = self.progress
+        values = {k: float(v) for k, v in metrics.items()}
+        self.display.update(p.batch, values, rate)
+        if self.log:
+            lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+            self.log.write({"kind": "step", "step": p.step, "epoch": p.epoch, **values, "lr": lr,
+                            "images_per_s": round(rate, 1)})
+
+    def _end_epoch(self) -> dict[str, Any]:
+        p, train = self.progress, self.train
+        record = {"kind": "epoch", "epoch": p.epoch - 1, "step": p.step,
+                  **{f"train_{k}": v / max(p.batches, 1) for k, v in p.sums.items()}}
+        p.sums, p.batches = {}, 0
+        if p.epoch % train.eval_every == 0 or p.epoch == train.epochs:
+            record.update(self._evaluate())
+        if self.log:
+            self.log.write(record)
+        if self.dist.main:
+            save_weights_file(self.model, self.run / LAST, {"zoo_epoch": str(p.epoch)})
+            self._checkpoint()
+        return record
+
+    def _evaluate(self) -> dict[str, float]:
+        p, task = self.progress, self.task
+        for m in self.modules.values():
+            m.eval()
+        result = {f"eval_{k}": v for k, v in task.evaluate(self.eval_data).items()}
+        if self.log:
+            self.log.write({"kind": "eval", "epoch": p.epoch - 1, "step": p.step, "split": self.eval_split, **result})
+        value = result[f"eval_{task.main_metric}"]
+        better = p.best is None or (value > p.best if task.maximize else value < p.best)
+        if better:
+            p.best, p.best_epoch, p.stale = value, p.epoch, 0
+            if self.dist.main:
+                save_weights_file(self.model, self.run / BEST, {"zoo_epoch": str(p.epoch)})
+        else:
+            p.stale += 1
+            if self.train.early_stop and p.stale >= self.train.early_stop:
+                p.stopped_early = True
+                self.display.say(f"early stop: no better eval {task.main_metric} for {p.stale} evaluations "
+                                 f"(best {p.best:.4g} after epoch {p.best_epoch})")
+        return result
+
+    def _checkpoint(self) -> None:
+        if not self.dist.main or not weights_finite(self.model):
+            return  # a step with a finite loss can still leave non-finite weights; keep the last good file
+        ckpt.save_checkpoint(self.run / CHECKPOINT, self.model, self.optimizers, self.schedulers, asdict(self.progress))
+
+    def _diverged_message(self, err: NonFiniteLoss) -> str:
+        p = self.progress
+        kept = "no checkpoint was written yet"
+        if (self.run / CHECKPOINT).is_file():
+            _, doc = ckpt.read_checkpoint(self.run / CHECKPOINT)
+            kept = f"last good checkpoint (step {doc['state']['step']}) kept in {self.run.path}"
+        return (f"training diverged: {err} at step {p.step + 1} (epoch {p.epoch + 1}); stopped, {kept}; "
+                f"try a lower --lr or --grad-clip")
+
+    # ------------------------------------------------------------------ end
+
+    def _finish(self) -> dict[str, Any]:
+        """Final evaluation of the weights that go into the bundle, then curves and bundle (rank 0)."""
+        p = self.progress
+        if p.stopped_early and (self.run / BEST).is_file():
+            from zoo.weights.safefile import load_tensors
+
+            self.model.load_state_dict(load_tensors(self.run / BEST)[1])
+        for m in self.modules.values():
+            m.eval()
+        final = {f"eval_{k}": v for k, v in self.task.evaluate(self.eval_data).items()}
+        if self.dist.main:
+            plot_curves(self.run)
+            self._bundle(final)
+            self.log.write({"kind": "end", "epoch": p.epoch - 1, "step": p.step, "split": self.eval_split, **final})
+            self.display.say(f"done: {self.eval_split} " + ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in final.items())
+                             + f"; bundle in {self.run / BUNDLE}")
+        return final
+
+    def _bundle(self, final: dict[str, float]) -> None:
+        from zoo.weights.bundle import save_pretrained
+
+        card = self.task.card()
+        metrics = {f"{self.eval_split}_{k.removeprefix('eval_')}": v for k, v in final.items()}
+        save_pretrained(self.model, self.run / BUNDLE, data=card.get("data", ""), preprocessing=card.get("preprocessing"),
+                        metrics=metrics, command=self.command, overwrite=True,
+                        notes=f"Trained for {self.progress.epoch} epochs ({self.progress.step} steps); run config in ../config.yaml.")

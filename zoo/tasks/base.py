@@ -1,0 +1,58 @@
+"""The surface every task implements (see `zoo.tasks`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from zoo.engine.config import RunConfig
+
+Batch = dict[str, torch.Tensor]
+
+
+class Stepper(Protocol):
+    """Given by the engine to `train_step`: backward, clip and update one optimizer."""
+
+    def step(self, loss: torch.Tensor, name: str = "model") -> None: ...
+
+
+class Task:
+    """Base of every task. Subclasses set `main_metric` and implement the methods that raise."""
+
+    main_metric: ClassVar[str] = "loss"  # key of `evaluate`'s result that picks the best weights
+    maximize: ClassVar[bool] = False
+    sample_split: ClassVar[str | None] = None  # the split `sample` draws examples from (None: needs no data)
+
+    def __init__(self, model: nn.Module, config: RunConfig, device: torch.device) -> None:
+        self.model = model
+        self.config = config
+        self.device = device
+        self.data_config = config.data_config()
+
+    def load_split(self, split: str, limit: int | None = None) -> Batch:
+        """The split in memory as equally long tensors (on the CPU); `limit` keeps the first N."""
+        raise NotImplementedError
+
+    def modules(self) -> dict[str, nn.Module]:
+        """One optimizer per entry; the engine wraps each in DDP when distributed."""
+        return {"model": self.model}
+
+    def train_step(self, batch: Batch, modules: dict[str, nn.Module], stepper: Stepper) -> dict[str, torch.Tensor]:
+        """One optimisation step on `batch`; returns batch-mean metrics (0-d tensors), `loss` first."""
+        raise NotImplementedError
+
+    def evaluate(self, data: Batch) -> dict[str, float]:
+        """Metrics of the model (in eval mode) on `data`, including `main_metric`."""
+        raise NotImplementedError
+
+    def sample(self, data: Batch | None, n: int, out: Path, seed: int = 0) -> Path:
+        """Write a picture of what the model does to `out` (PNG); `data` is `sample_split` or None."""
+        raise NotImplementedError
+
+    def card(self) -> dict[str, Any]:
+        """Model-card fields for `zoo.weights.save_pretrained` (data, preprocessing)."""
+        return {"data": self.data_config.name}

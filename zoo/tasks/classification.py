@@ -1,0 +1,128 @@
+"""Classification: cross-entropy training, accuracy / per-class accuracy / confusion matrix, labelled grids.
+
+Images stay uint8 in memory; each batch is converted on its way into the model by
+`zoo.data.prepare_batch` (to float, normalised with the training split's statistics, channels
+matched, padded or resized to the model's input), a few tensor ops per batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.tasks.base import Batch, Stepper, Task
+
+EVAL_BATCH = 1000
+
+
+class ClassificationTask(Task):
+    main_metric: ClassVar[str] = "accuracy"
+    maximize: ClassVar[bool] = True
+    sample_split: ClassVar[str | None] = "test"
+
+    def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
+        super().__init__(model, config, device)
+        self.in_chans, height, width = model.zoo_config.input_shape()
+        self.input_size = (height, width)
+        self.num_classes = model.zoo_config.num_classes
+        self.channels_last = config.train.channels_last
+        self.classes: list[str] = []
+        self.mean: tuple[float, ...] = ()
+        self.std: tuple[float, ...] = ()
+
+    def load_split(self, split: str, limit: int | None = None) -> Batch:
+        from zoo.data import DataError, load_dataset
+
+        ds = load_dataset(self.data_config, split)
+        if len(ds.classes) > self.num_classes:
+            raise DataError(f"{ds.name} has {len(ds.classes)} classes but the model has num_classes={self.num_classes}; "
+                            f"set model.num_classes={len(ds.classes)}")
+        self.classes, self.mean, self.std = list(ds.classes), tuple(ds.mean), tuple(ds.std)
+        return {"images": ds.images[:limit], "labels": ds.labels[:limit]}
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """B x C x H x W uint8 (CPU) -> the model's normalised float input on the task's device."""
+        from zoo.data import prepare_batch
+
+        d = self.data_config
+        x = prepare_batch(images.to(self.device, non_blocking=True), self.input_size, self.in_chans,
+                          self.mean if d.normalize else None, self.std if d.normalize else None, fit=d.fit)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def train_step(self, batch: Batch, modules: dict[str, nn.Module], stepper: Stepper) -> dict[str, torch.Tensor]:
+        y = batch["labels"].to(self.device, non_blocking=True)
+        logits = modules["model"](self.prepare(batch["images"]))
+        loss = F.cross_entropy(logits, y, label_smoothing=self.config.train.label_smoothing)
+        stepper.step(loss)
+        return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == y).float().mean()}
+
+    @torch.inference_mode()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits for uint8 images, in batches (model in eval mode)."""
+        chunks = [self.model(self.prepare(images[i:i + EVAL_BATCH])).float().cpu()
+                  for i in range(0, len(images), EVAL_BATCH)]
+        return torch.cat(chunks) if chunks else torch.empty(0, self.num_classes)
+
+    def evaluate(self, data: Batch) -> dict[str, float]:
+        logits = self.predict(data["images"])
+        labels = data["labels"]
+        loss = F.cross_entropy(logits, labels).item() if len(labels) else float("nan")
+        return {"loss": loss, "accuracy": (logits.argmax(1) == labels).float().mean().item()}
+
+    def confusion(self, data: Batch) -> torch.Tensor:
+        """num_classes x num_classes counts: row = true class, column = predicted class."""
+        predicted = self.predict(data["images"]).argmax(1)
+        k = self.num_classes
+        return torch.bincount(data["labels"] * k + predicted, minlength=k * k).reshape(k, k)
+
+    def sample(self, data: Batch, n: int, out: Path, seed: int = 0) -> Path:
+        """A grid of `n` test images drawn with `seed`, each titled 'pred P (true T)'; mistakes in red."""
+        pick = torch.randperm(len(data["labels"]), generator=torch.Generator().manual_seed(seed))[:n]
+        images, labels = data["images"][pick], data["labels"][pick]
+        probs = self.predict(images).softmax(1)
+        return draw_grid(images, labels, probs, self.class_names(), out)
+
+    def class_names(self) -> list[str]:
+        return self.classes or [str(i) for i in range(self.num_classes)]
+
+    def card(self) -> dict[str, Any]:
+        d = self.data_config
+        pre = {"value_range": (0.0, 1.0), "class_names": tuple(self.class_names())}
+        if d.normalize and self.mean:
+            pre.update(mean=self.mean, std=self.std)
+        return {"data": d.name, "preprocessing": pre}
+
+
+def draw_grid(images: torch.Tensor, labels: torch.Tensor | None, probs: torch.Tensor, names: list[str], out: Path) -> Path:
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    cols = max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i].permute(1, 2, 0).numpy()
+        ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray" if img.shape[2] == 1 else None)
+        p, conf = int(probs[i].argmax()), float(probs[i].max())
+        title = f"{names[p]} {conf:.0%}"
+        wrong = labels is not None and int(labels[i]) != p
+        if labels is not None:
+            title += f"\n(true {names[int(labels[i])]})"
+        ax.set_title(title, fontsize=8, color="red" if wrong else "black")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
