@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "zoo.cli.eval",
     "zoo.cli.predict",
     "zoo.cli.sample",
+    "zoo.cli.convert",
 )
 
 __all__ = ["app", "main"]
