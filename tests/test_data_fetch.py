@@ -309,3 +309,27 @@ def test_unpickler_reads_numpy_arrays_dicts_and_py2_strings():
 def test_unpickler_refuses_garbage_in_one_line():
     with pytest.raises(DataError, match=r"^junk\.pkl is not a readable array pickle \(\w+"):
         load_numpy_pickle(b"\x80\x02this is not a pickle", "junk.pkl")
+
+
+def test_concurrent_fetches_download_each_file_once(server, tmp_path, monkeypatch):
+    """Two DDP ranks loading a missing dataset at once: one fetches, the other waits and reuses it."""
+    from torchvision.datasets import FashionMNIST
+
+    from zoo.data.fetch import fetch
+
+    resources = []
+    for name, array in {"train-images-idx3-ubyte": np.zeros((3, 28, 28), np.uint8), "train-labels-idx1-ubyte": np.arange(3, dtype=np.uint8),
+                        "t10k-images-idx3-ubyte": np.ones((2, 28, 28), np.uint8), "t10k-labels-idx1-ubyte": np.arange(2, dtype=np.uint8)}.items():
+        body = gzip.compress(idx_bytes(array), mtime=0)
+        server.files[f"/fm/{name}.gz"] = body
+        resources.append((f"{name}.gz", _md5(body)))
+    monkeypatch.setattr(FashionMNIST, "mirrors", [f"{server.url}/fm/"])
+    monkeypatch.setattr(FashionMNIST, "resources", resources)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(fetch("fashion-mnist", tmp_path))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [tmp_path / "FashionMNIST" / "raw"] * 2
+    assert sorted(server.hits) == sorted(f"/fm/{name}" for name, _ in resources)

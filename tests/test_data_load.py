@@ -266,3 +266,19 @@ def test_folder_without_test_split_and_missing_folder_are_named(tmp_path):
         load_dataset(str(tmp_path), "test")
     with pytest.raises(DataError, match=r"^image folder .*/nope does not exist$"):
         load_dataset(str(tmp_path / "nope"))
+
+
+def test_unknown_split_and_val_without_val_size_are_named(tmp_path):
+    write_mnist_format(tmp_path, "MNIST")
+    with pytest.raises(DataError, match=r"^unknown split 'valid'; allowed: train, val, test$"):
+        load_dataset("mnist", "valid", root=tmp_path, download=False)
+    with pytest.raises(DataError, match=r"^split 'val' needs val_size > 0"):
+        load_dataset("mnist", "val", root=tmp_path, download=False)
+    with pytest.raises(DataError, match=r"^val_size=12 leaves no training data \(mnist has 12 training examples\)$"):
+        load_dataset("mnist", "train", root=tmp_path, download=False, val_size=12)
+
+
+def test_config_fields_given_beside_a_config_override_it(tmp_path):
+    write_mnist_format(tmp_path, "MNIST")
+    cfg = DataConfig(name="mnist", root=tmp_path / "elsewhere", download=False)
+    assert len(load_dataset(cfg, "test", root=tmp_path)) == 5

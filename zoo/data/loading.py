@@ -59,9 +59,8 @@ def load_dataset(data: str | DataConfig = "mnist", split: str = "train", **field
     download, image_size, ...). A named dataset missing from `root` is fetched first when
     `download` is true.
     """
-    cfg = data if isinstance(data, DataConfig) else validate_config(DataConfig, {"name": data, **fields}, "data config")
-    if isinstance(data, DataConfig) and fields:
-        cfg = validate_config(DataConfig, {**data.model_dump(), **fields}, "data config")
+    base = data.model_dump() if isinstance(data, DataConfig) else {"name": data}
+    cfg = data if isinstance(data, DataConfig) and not fields else validate_config(DataConfig, {**base, **fields}, "data config")
     info = dataset_info(cfg.name)
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; allowed: {', '.join(SPLITS)}")

