@@ -72,7 +72,8 @@ def test_build_reads_a_config_file_and_lets_set_override_it(capsys, tmp_path):
 def test_unknown_model_is_one_line_with_suggestions_and_exit_2(capsys):
     result = run_zoo(capsys, "build", "lenet6")
     assert result.code == 2
-    assert result.err.strip() == "error: no model 'lenet6'; did you mean: lenet5, lenet"
+    assert result.err.strip() == "error: no model 'lenet6'; did you mean: lenet, lenet5"
+    assert run_zoo(capsys, "build", "vgg17").err.strip() == "error: no model 'vgg17'; did you mean: vgg16, vgg19"
 
 
 def test_unknown_config_key_is_an_error_not_ignored(capsys):

@@ -43,7 +43,7 @@ def test_family_name_resolves_to_its_default_member():
 
 
 def test_unknown_model_suggests_close_names():
-    with pytest.raises(UnknownModelError, match=r"no model 'lenet6'; did you mean: lenet5"):
+    with pytest.raises(UnknownModelError, match=r"no model 'lenet6'; did you mean: lenet, lenet5"):
         zoo.create_model("lenet6")
 
 

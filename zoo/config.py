@@ -8,6 +8,7 @@ no torch, so listing and validating stay fast.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -27,7 +28,13 @@ __all__ = [
     "load_config_file",
     "parse_assignment",
     "validate_config",
+    "zoo_home",
 ]
+
+
+def zoo_home() -> Path:
+    """Where the zoo keeps data, weights and caches: `$ZOO_HOME`, default `~/.cache/zoo`."""
+    return Path(os.environ.get("ZOO_HOME") or Path.home() / ".cache" / "zoo").expanduser()
 
 Activation = Literal[
     "relu", "leaky_relu", "prelu", "rrelu", "elu", "selu", "softplus",

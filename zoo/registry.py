@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import importlib
 import importlib.util
+import json
+import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,10 +115,27 @@ class Registry:
 
     def _unknown_message(self, name: str) -> str:
         models = [self.display_name(s) for s in self.visible()]
-        close = difflib.get_close_matches(name, models, n=3, cutoff=0.6)
-        close = (close + difflib.get_close_matches(name, list(self.families), n=3, cutoff=0.6))[:3]
+        close = _close_names(name, list(dict.fromkeys([*models, *self.families])))[:2]
         hint = f"; did you mean: {', '.join(close)}" if close else "; see `zoo list`"
         return f"no model '{name}'{hint}"
+
+
+def _close_names(name: str, candidates: list[str]) -> list[str]:
+    """Similar names, most similar first; among equals the nearest number wins (vgg17: vgg16, vgg19)."""
+    def number(text: str) -> int | None:
+        digits = re.findall(r"\d+", text)
+        return int(digits[-1]) if digits else None
+
+    scored = [(difflib.SequenceMatcher(None, name, c).ratio(), c) for c in candidates]
+    target = number(name)
+
+    def rank(item: tuple[float, str]) -> tuple:
+        ratio, cand = item
+        n = number(cand)
+        gap = abs(n - target) if n is not None and target is not None else float("inf")
+        return (-round(ratio, 6), gap, cand)
+
+    return [c for r, c in sorted(scored, key=rank) if r >= 0.7]
 
 
 def import_ref(ref: str, spec: ModelSpec | None = None) -> Any:
@@ -186,12 +207,52 @@ def _load_yaml(path: Path) -> Any:
         return yaml.load(fh, Loader=loader)
 
 
-def read_manifest(path: Path) -> Manifest:
+class _ParsedManifests:
+    """Parsed manifest YAML kept in `$ZOO_HOME/manifest-cache.json`, keyed by path, size and mtime.
+
+    Parsing YAML costs ~4 ms per manifest in Python, which dominates `zoo list` with many
+    plugins; the cached documents are validated again on every use, so the cache can only
+    save time, never change a result. An unwritable cache is ignored.
+    """
+
+    def __init__(self) -> None:
+        from zoo.config import zoo_home
+
+        # One cache per Python environment; it keeps only the manifests that environment saw last.
+        env = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
+        self.path = zoo_home() / "cache" / f"manifests-{env}.json"
+        try:
+            self.entries: dict[str, Any] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.seen: dict[str, Any] = {}
+
+    def load(self, path: Path) -> Any:
+        stat = path.stat()
+        key = [stat.st_size, stat.st_mtime_ns]
+        hit = self.entries.get(str(path))
+        data = hit[1] if hit is not None and hit[0] == key else _load_yaml(path)
+        self.seen[str(path)] = [key, data]
+        return data
+
+    def save(self) -> None:
+        if self.seen == self.entries:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.seen, default=str))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def read_manifest(path: Path, parsed: _ParsedManifests | None = None) -> Manifest:
     """Read and validate one manifest file; errors name the file, the entry and the reason."""
     from pydantic import ValidationError
 
     try:
-        data = _load_yaml(path)
+        data = parsed.load(path) if parsed else _load_yaml(path)
     except FileNotFoundError:
         raise PluginError(f"{path}: manifest file not found") from None
     except Exception as err:  # yaml.YAMLError and OSError alike
@@ -239,15 +300,17 @@ def _entry_points() -> list[tuple[str, str, str, bool]]:
 
 def discover() -> Registry:
     reg = Registry()
+    parsed = _ParsedManifests()
     for ep_name, value, source, builtin in _entry_points():
         try:
             path = _locate_manifest(value)
-            manifest = read_manifest(path)
+            manifest = read_manifest(path, parsed)
         except PluginError as err:
             reg.plugins.append(PluginRecord(ep_name, source, None, error=str(err), builtin=builtin))
             reg.warnings.append(f"plugin '{ep_name}' ({source}) skipped: {err}")
             continue
         _add_plugin(reg, PluginRecord(manifest.plugin.name, source, path, manifest, builtin=builtin))
+    parsed.save()
     return reg
 
 

@@ -40,6 +40,13 @@ def print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+def print_columns(rows: list[list[str]], header: list[str]) -> None:
+    """A plain aligned table: fast for thousands of rows (rich tables cost ~1 ms a row)."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    typer.echo("\n".join(lines))
+
+
 def warn_registry_problems() -> None:
     """Broken plugins and name collisions, each said once per process."""
     from zoo.registry import get_registry

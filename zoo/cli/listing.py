@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo.cli.app import app, console, print_json, warn_registry_problems
+from zoo.cli.app import app, console, print_columns, print_json, warn_registry_problems
 from zoo.errors import ZooError
 
 
@@ -38,12 +38,6 @@ def list_cmd(
     if not rows:
         console.print("no models match")
         return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    for col in ("name", "task", "family", "plugin", "pretrained", "summary"):
-        table.add_column(col, overflow="fold" if col == "summary" else None)
-    for r in rows:
-        table.add_row(r["name"], r["task"], r["family"], r["plugin"], ", ".join(r["pretrained"]), r["summary"])
-    console.print(table)
+    print_columns([[r["name"], r["task"], r["family"], r["plugin"], ", ".join(r["pretrained"]), r["summary"]]
+                   for r in rows], ["name", "task", "family", "plugin", "pretrained", "summary"])
     console.print(f"{len(rows)} models from {sum(p.ok for p in reg.plugins)} plugins", style="dim")

@@ -1,0 +1,82 @@
+"""`zoo list` start-up: against timm's listing, and with 100 third-party plugins installed.
+
+    python benchmarks/bench_list.py [--runs 7]
+
+1. Cold `zoo list` (a new process each run) against `python -c "import timm; timm.list_models()"`,
+   medians of the same number of runs in this one run. Goal: zoo ≥ 15× faster.
+2. Registry scale: P synthetic plugins × 20 models, each a real package with a `.dist-info` whose
+   `zoo.plugins` entry point names its manifest (found through importlib.metadata exactly as after
+   `pip install`). Goal: 100 plugins within 1.5× of the built-ins-only time; cost linear in models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ZOO = [sys.executable, "-m", "zoo", "list"]
+TIMM = [sys.executable, "-c", "import timm; timm.list_models()"]
+
+
+def median_seconds(cmd: list[str], runs: int, env: dict | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def make_plugins(root: Path, n_plugins: int, models_each: int = 20) -> None:
+    for i in range(n_plugins):
+        pkg = root / f"synth{i:03d}"
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        (pkg / "nets.py").write_text("")
+        models = [{"name": f"synth{i:03d}_net{j:02d}", "task": "classification", "family": f"synth{i:03d}",
+                   "summary": "A synthetic model for the registry benchmark.", "input_size": 28, "in_chans": 1,
+                   "config": f"synth{i:03d}.nets:Config", "builder": f"synth{i:03d}.nets:Net"}
+                  for j in range(models_each)]
+        manifest = {"schema_version": 1, "plugin": {"name": f"synth{i:03d}", "version": "1.0"}, "models": models}
+        (pkg / "zoo.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+        info = root / f"synth{i:03d}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: synth{i:03d}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[zoo.plugins]\nsynth{i:03d} = synth{i:03d}:zoo.yaml\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    zoo_s = median_seconds(ZOO, args.runs)
+    timm_s = median_seconds(TIMM, args.runs)
+    print(f"cold `zoo list`: {zoo_s * 1000:.0f} ms; `import timm; timm.list_models()`: {timm_s * 1000:.0f} ms; "
+          f"zoo is {timm_s / zoo_s:.1f}x faster (medians of {args.runs})")
+
+    base = median_seconds(ZOO, args.runs)
+    print(f"built-ins only: {base * 1000:.0f} ms")
+    rows = []
+    for n in (25, 50, 100):
+        with tempfile.TemporaryDirectory() as tmp:
+            make_plugins(Path(tmp), n)
+            env = {**os.environ, "PYTHONPATH": tmp}
+            t = median_seconds(ZOO, args.runs, env)
+        rows.append((n * 20, t))
+        print(f"{n:3d} plugins x 20 models ({n * 20:4d} models): {t * 1000:.0f} ms = {t / base:.2f}x built-ins only")
+    (m1, t1), (m2, t2), (m3, t3) = rows
+    slope_a, slope_b = (t2 - t1) / (m2 - m1), (t3 - t2) / (m3 - m2)
+    print(f"marginal cost per model: {slope_a * 1e6:.0f} us (500->1000), {slope_b * 1e6:.0f} us (1000->2000)")
+
+
+if __name__ == "__main__":
+    main()
