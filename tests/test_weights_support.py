@@ -93,6 +93,17 @@ class Pair(nn.Module):
     def export_inputs(self, batch_size):
         return {"noise": torch.randn(batch_size, self.config.latent_dim),
                 "condition": torch.randint(0, self.config.num_classes, (batch_size,))}
+
+
+class Branchy(nn.Module):
+    """Python control flow on the batch size: a trace bakes in the branch of its example batch."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.head = nn.Linear(config.in_chans * config.image_size ** 2, config.num_classes)
+
+    def forward(self, x):
+        return self.head(x.flatten(1)) * (2.0 if x.shape[0] == 2 else 1.0)
 '''
 
 
@@ -107,6 +118,7 @@ def plugin_manifest(tags: dict[str, list[dict]] | None = None) -> dict:
                     config="wtpkg.tiny:TiedConfig", builder="wtpkg.tiny:Tied"),
         model_entry("pair", "wtpkg", family="pair", task="adversarial", input_size=8,
                     config="wtpkg.tiny:PairConfig", builder="wtpkg.tiny:Pair"),
+        model_entry("branchy", "wtpkg", family="branchy", config="wtpkg.tiny:TinyConfig", builder="wtpkg.tiny:Branchy"),
     ]
     return manifest("wt", *entries)
 

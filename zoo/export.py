@@ -19,7 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.weights import WeightsError
+from zoo.errors import ZooError
+
+
+class ExportError(ZooError):
+    """An export that cannot be done or does not reproduce the model: one line, exit 2."""
+
 
 FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
 ATOL = 1e-4
@@ -50,18 +55,22 @@ def export_inputs(model: nn.Module, batch_size: int, generator: torch.Generator 
 def export(model: nn.Module, fmt: str, out: str | Path, *, overwrite: bool = False) -> ExportResult:
     """Write `model` (eval mode) to `out` in `fmt`; ONNX and TorchScript are verified first."""
     if fmt not in FORMATS:
-        raise WeightsError(f"unknown export format {fmt!r} (choose: {', '.join(FORMATS)})")
+        raise ExportError(f"unknown export format {fmt!r} (choose: {', '.join(FORMATS)})")
     out = Path(out)
     if out.exists() and not overwrite:
-        raise WeightsError(f"{out} already exists; pass --overwrite to replace it")
+        raise ExportError(f"{out} already exists; pass --overwrite to replace it")
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         diff = _WRITERS[fmt](model, tmp)
         os.replace(tmp, out)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        for directory in created:  # innermost first: leave no trace of a failed export
+            directory.rmdir()
+        raise
     return ExportResult(out, fmt, diff)
 
 
@@ -126,10 +135,10 @@ def _check(model: nn.Module, module: nn.Module, run: Any, what: str) -> float:
             warnings.simplefilter("ignore", FutureWarning)
             want, got = _as_tuple(module(*inputs)), run(*inputs)
         if len(want) != len(got) or any(w.shape != g.shape for w, g in zip(want, got)):
-            raise WeightsError(f"{what} export gives outputs of other shapes at batch size {batch}")
+            raise ExportError(f"{what} export gives outputs of other shapes at batch size {batch}")
         worst = max(worst, *(float((w - g).abs().max()) for w, g in zip(want, got)))
     if not worst <= ATOL:
-        raise WeightsError(f"{what} export differs from PyTorch by {worst:.3g} (> {ATOL}); not written")
+        raise ExportError(f"{what} export differs from PyTorch by {worst:.3g} (> {ATOL}); not written")
     return worst
 
 

@@ -22,21 +22,20 @@ def export_cmd(
 ) -> None:
     """Export a model with its weights; ONNX and TorchScript are checked against PyTorch (1e-4, dynamic batch)."""
     from zoo.config import apply_overrides
-    from zoo.export import FORMATS
-    from zoo.weights import WeightsError
+    from zoo.export import FORMATS, ExportError
 
     if fmt not in FORMATS:
-        raise WeightsError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
+        raise ExportError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
     target = out or Path(name.replace(":", "_").replace(".", "_") + FORMATS[fmt])
     if target.exists() and not overwrite:
-        raise WeightsError(f"{target} already exists; pass --overwrite to replace it")
+        raise ExportError(f"{target} already exists; pass --overwrite to replace it")
 
     from zoo.export import export
     from zoo.weights.bundle import check
 
     model = check(weights, expect=name, adapt_head=adapt_head, **apply_overrides({}, sets or []))
     if model is None:
-        raise WeightsError(f"{weights}: carries no zoo model name and config; export a bundle instead")
+        raise ExportError(f"{weights}: carries no zoo model name and config; export a bundle instead")
     result = export(model, fmt, target, overwrite=overwrite)
     if result.max_abs_diff is not None:
         note(f"checked against PyTorch at batch sizes 1 and 3: max |difference| {result.max_abs_diff:.2g}")
