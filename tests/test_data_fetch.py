@@ -333,3 +333,33 @@ def test_concurrent_fetches_download_each_file_once(server, tmp_path, monkeypatc
         t.join()
     assert results == [tmp_path / "FashionMNIST" / "raw"] * 2
     assert sorted(server.hits) == sorted(f"/fm/{name}" for name, _ in resources)
+
+
+def test_cifar10_archive_from_a_mirror_is_extracted_and_loads(server, tmp_path, monkeypatch):
+    import tarfile
+
+    from torchvision.datasets import CIFAR10
+
+    from zoo.data import load_dataset
+    from zoo.data.fetch import fetch
+
+    names = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
+    bodies = {n: pickle.dumps({"data": np.full((2, 3072), i, np.uint8), "labels": [i, 9 - i]}, protocol=4)
+              for i, n in enumerate(names)}
+    bodies["batches.meta"] = pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}, protocol=4)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, body in bodies.items():
+            entry = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            entry.size = len(body)
+            tar.addfile(entry, io.BytesIO(body))
+    server.files["/cifar.tar.gz"] = buf.getvalue()
+    monkeypatch.setattr(CIFAR10, "url", f"{server.url}/cifar.tar.gz")
+    monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(buf.getvalue()))
+    monkeypatch.setattr(CIFAR10, "train_list", [[n, _md5(bodies[n])] for n in names[:5]])
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", _md5(bodies["test_batch"])]])
+    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": _md5(bodies["batches.meta"])})
+    fetch("cifar10", tmp_path)
+    test = load_dataset("cifar10", "test", root=tmp_path, download=False)
+    assert test.labels.tolist() == [5, 4] and test.images.unique().tolist() == [5] and test.classes[9] == "c9"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".cifar10.lock", "cifar-10-batches-py", "cifar-10-python.tar.gz"]

@@ -23,7 +23,7 @@ from zoo.data.catalog import DataError
 ProgressFn = Callable[[str, int, "int | None"], None]
 
 CHUNK = 1 << 20
-USER_AGENT = "zoo-data/0.1 (+https://github.com/)"
+USER_AGENT = "zoo/0.1 (dataset fetch)"
 
 
 def publish(tmp: Path | str, dest: Path) -> None:

