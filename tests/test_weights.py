@@ -310,3 +310,40 @@ def test_foreign_checkpoint_with_another_head_converts_with_adapt_head(tmp_path,
                    str(tmp_path / "b"), "--adapt-head")
     assert done.code == 0, done.err
     assert zoo.from_pretrained(tmp_path / "b").zoo_config.num_classes == 10
+
+
+# ---------------------------------------------------------------- packaging a run's bundle for shipping
+
+
+def test_package_tags_a_bundle_adds_eval_metrics_and_prints_its_manifest_entry(wt, tmp_path, capsys):
+    import yaml
+
+    run_bundle = zoo.save_pretrained(zoo.create_model("tiny"), tmp_path / "run" / "bundle", data="mnist",
+                                     metrics={"test_loss": 0.5}, command="zoo train tiny --data mnist")
+    report = tmp_path / "eval.json"
+    report.write_text(json.dumps({"model": "wt:tiny", "weights": str(run_bundle), "data": "mnist", "split": "test",
+                                  "examples": 10000, "accuracy": 0.987}))
+    out = wt.root / "weights" / "tiny.mnist"
+    result = run_zoo(capsys, "weights", "package", str(run_bundle), "--tag", "mnist", "--out", str(out),
+                     "--eval", str(report), "--license", "MIT")
+    assert result.code == 0, result.err
+    (entry,) = yaml.safe_load(result.out.split("\n", 1)[1])
+    assert entry["path"] == "weights/tiny.mnist" and entry["metrics"] == {"test_loss": 0.5, "test_accuracy": 0.987}
+    doc = json.loads((out / "config.json").read_text())
+    assert (doc["tag"], doc["license"], doc["command"]) == ("mnist", "MIT", "zoo train tiny --data mnist")
+    assert (out / "model.safetensors").read_bytes() == (run_bundle / "model.safetensors").read_bytes()
+    wt.tags["tiny"] = [entry]
+    wt.manifest_path.write_text(yaml.safe_dump(__import__("test_weights_support").plugin_manifest(wt.tags), sort_keys=False))
+    from zoo.registry import refresh
+
+    refresh()
+    assert _same_tensors(zoo.load("tiny.mnist"), zoo.from_pretrained(run_bundle))
+
+
+def test_package_refuses_an_eval_report_of_other_weights(wt, tmp_path, capsys):
+    run_bundle = zoo.save_pretrained(zoo.create_model("tiny"), tmp_path / "bundle")
+    report = tmp_path / "eval.json"
+    report.write_text(json.dumps({"weights": str(tmp_path / "elsewhere"), "split": "test", "accuracy": 0.9}))
+    result = run_zoo(capsys, "weights", "package", str(run_bundle), "--tag", "mnist", "--out", str(tmp_path / "out"),
+                     "--eval", str(report))
+    assert result.code == 2 and "evaluated" in result.err and not (tmp_path / "out").exists()

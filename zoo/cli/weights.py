@@ -81,3 +81,57 @@ def convert_cmd(
     path = convert_checkpoint(checkpoint, model, out, adapt_head=adapt_head, overwrite=overwrite,
                               **apply_overrides({}, sets or []))
     console.print(f"wrote {path}", markup=False, highlight=False)
+
+
+@weights_app.command("package")
+def package_cmd(
+    bundle: Annotated[str, typer.Argument(help="The bundle to ship (e.g. runs/<run>/bundle).")],
+    tag: Annotated[str, typer.Option("--tag", help="Weights tag, e.g. mnist for lenet5.mnist.")],
+    out: Annotated[Path, typer.Option("--out", help="Bundle directory to write (inside the plugin package to ship it).")],
+    eval_json: Annotated[Optional[Path], typer.Option("--eval", help="Output of `zoo eval --json` on these weights: its accuracy becomes a metric.")] = None,
+    license: Annotated[str, typer.Option("--license", help="License of the weights.")] = "",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle at --out.")] = False,
+) -> None:
+    """Write a tagged copy of a bundle with measured metrics, and print its `pretrained:` manifest entry."""
+    from zoo.weights.bundle import package
+    from zoo.weights.safefile import sha256_file
+
+    metrics, note = _eval_metrics(eval_json, bundle) if eval_json else ({}, "")
+    path = package(bundle, out, tag=tag, metrics=metrics, license=license, notes=note, overwrite=overwrite)
+    weights = path / "model.safetensors"
+    from zoo.weights.card import read_bundle_config
+
+    doc = read_bundle_config(path)
+    entry = {"tag": tag, "path": _manifest_relative(path, doc.qualified_name), "sha256": sha256_file(weights),
+             "size": weights.stat().st_size, "data": doc.data, "metrics": doc.metrics}
+    console.print(f"wrote {path}; its manifest entry (under the model's `pretrained:`):", markup=False, highlight=False)
+    import yaml
+
+    typer.echo(yaml.safe_dump([entry], sort_keys=False).rstrip())
+
+
+def _eval_metrics(eval_json: Path, bundle: str) -> tuple[dict[str, float], str]:
+    """`{split}_accuracy` from a `zoo eval --json` file, which must be about this very bundle."""
+    import json
+
+    from zoo.weights import WeightsError
+
+    try:
+        doc = json.loads(eval_json.read_text())
+        split, accuracy, source = doc["split"], float(doc["accuracy"]), doc["weights"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise WeightsError(f"{eval_json}: not the output of `zoo eval --json` ({type(err).__name__}: {err})") from None
+    if Path(source).resolve() != Path(bundle).resolve():
+        raise WeightsError(f"{eval_json} evaluated {source}, not {bundle}")
+    return {f"{split}_accuracy": accuracy}, (f"{split}_accuracy measured by `zoo eval --weights {source} --split {split}` "
+                                              f"on {doc.get('examples', '?')} examples of {doc.get('data', '?')}.")
+
+
+def _manifest_relative(path: Path, qualified: str) -> str:
+    from zoo.api import resolve
+
+    base = resolve(qualified)[0].manifest_dir
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())

@@ -86,14 +86,19 @@ def save_pretrained(
                                                license=license, notes=notes,
                                                preprocessing=_preprocessing(config, preprocessing)))
     tensors, aliases = _tensors_for_saving(model)
-    target = Path(directory)
+    meta = _metadata(doc.qualified_name, doc.config, aliases)
+    return _write_bundle(Path(directory), doc, lambda path: save_tensors(tensors, path, meta), overwrite)
+
+
+def _write_bundle(target: Path, doc: BundleConfig, write_weights: Any, overwrite: bool) -> Path:
+    """Write the three files into a temp directory beside `target`, then rename it into place."""
     _check_target(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        save_tensors(tensors, tmp / WEIGHTS_FILE, _metadata(doc.qualified_name, doc.config, aliases))
+        write_weights(tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(doc.model_dump(mode="json"), indent=2) + "\n")
         _write_card(tmp, doc)
         _move_into_place(tmp, target)
@@ -371,3 +376,27 @@ def check(source: str | Path, *, expect: str | None = None, adapt_head: bool = F
     if weights.model is None or weights.config is None:
         return None
     return _build_and_load(weights, strict=True, adapt_head=adapt_head, overrides=overrides)
+
+
+def package(source: str | Path, out: str | Path, *, tag: str, metrics: dict[str, float] | None = None,
+            license: str = "", notes: str = "", overwrite: bool = False) -> Path:
+    """Re-issue a bundle (e.g. a training run's) as a tagged, shippable one with measured metrics.
+
+    The weights must load strictly and be finite; the weights file is copied byte for byte (so
+    its sha256 is the run's); data, preprocessing and the training command carry over, and
+    `metrics` (from `zoo eval`) join those the run measured.
+    """
+    if not Path(source).is_dir():
+        raise WeightsError(f"{source}: not a bundle directory; package needs one (with its model card)")
+    weights = read_weights(source)
+    assert weights.bundle is not None
+    check(source)
+    doc = weights.bundle
+    fields = {**doc.model_dump(), "tag": tag, "metrics": {**doc.metrics, **(metrics or {})},
+              "license": license or doc.license, "notes": " ".join(x for x in (doc.notes, notes) if x)}
+    try:
+        tagged = BundleConfig.model_validate(fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise WeightsError(f"bad model card field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return _write_bundle(Path(out), tagged, lambda path: shutil.copyfile(Path(source) / WEIGHTS_FILE, path), overwrite)
