@@ -117,8 +117,14 @@ def test_unknown_data_config_field_names_the_allowed_ones():
 
 
 def test_missing_dataset_without_download_says_how_to_fetch(tmp_path):
-    with pytest.raises(DataError, match=rf"^mnist \(train\) is not in {tmp_path}/MNIST/raw; run `zoo data fetch mnist`"):
+    with pytest.raises(DataError, match=rf"^mnist \(train\) is not in {tmp_path}/MNIST/raw; run `zoo data fetch mnist --root {tmp_path}`"):
         load_dataset("mnist", root=tmp_path, download=False)
+
+
+def test_missing_dataset_in_the_cache_names_the_plain_fetch_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    with pytest.raises(DataError, match=r"is not in .*; run `zoo data fetch cifar10` or allow download$"):
+        load_dataset("cifar10", "test", download=False)
 
 
 def test_truncated_idx_file_is_one_clear_line(tmp_path):
@@ -128,7 +134,8 @@ def test_truncated_idx_file_is_one_clear_line(tmp_path):
     with pytest.raises(DataError) as info:
         load_dataset("mnist", root=tmp_path, download=False)
     assert str(info.value).startswith(f"mnist (train) files in {tmp_path}/MNIST/raw are corrupt (")
-    assert str(info.value).endswith("delete them and run `zoo data fetch mnist`") and "\n" not in str(info.value)
+    assert str(info.value).endswith(f"delete them and run `zoo data fetch mnist --root {tmp_path}`")
+    assert "\n" not in str(info.value)
 
 
 def test_labels_that_disagree_with_images_are_reported(tmp_path):

@@ -91,7 +91,7 @@ def _load_named(info: DatasetInfo, cfg: DataConfig, split: str) -> Dataset:
     if split not in present_splits(info.name, root):
         if not cfg.download:
             raise DataError(f"{info.name} ({split}) is not in {dataset_dir(info.name, root)}; "
-                            f"run `zoo data fetch {info.name}` or allow download")
+                            f"run `{_fetch_command(info.name, root)}` or allow download")
         from zoo.data.fetch import fetch
 
         fetch(info.name, root)
@@ -137,7 +137,11 @@ def _read_cifar10(info: DatasetInfo, root: Path, split: str):
 def _corrupt(info: DatasetInfo, root: Path, split: str, err: Exception) -> DataError:
     detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return DataError(f"{info.name} ({split}) files in {dataset_dir(info.name, root)} are corrupt ({detail}); "
-                     f"delete them and run `zoo data fetch {info.name}`")
+                     f"delete them and run `{_fetch_command(info.name, root)}`")
+
+
+def _fetch_command(name: str, root: Path) -> str:
+    return f"zoo data fetch {name}" + ("" if root == default_root() else f" --root {root}")
 
 
 def _check(info: DatasetInfo, root: Path, images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
