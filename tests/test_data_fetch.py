@@ -311,11 +311,10 @@ def test_unpickler_refuses_garbage_in_one_line():
         load_numpy_pickle(b"\x80\x02this is not a pickle", "junk.pkl")
 
 
-def test_concurrent_fetches_download_each_file_once(server, tmp_path, monkeypatch):
-    """Two DDP ranks loading a missing dataset at once: one fetches, the other waits and reuses it."""
+@pytest.fixture
+def fashion_mirror(server, monkeypatch) -> list[tuple[str, str]]:
+    """torchvision's FashionMNIST pointed at a local mirror of tiny files; returns its resources."""
     from torchvision.datasets import FashionMNIST
-
-    from zoo.data.fetch import fetch
 
     resources = []
     for name, array in {"train-images-idx3-ubyte": np.zeros((3, 28, 28), np.uint8), "train-labels-idx1-ubyte": np.arange(3, dtype=np.uint8),
@@ -325,6 +324,21 @@ def test_concurrent_fetches_download_each_file_once(server, tmp_path, monkeypatc
         resources.append((f"{name}.gz", _md5(body)))
     monkeypatch.setattr(FashionMNIST, "mirrors", [f"{server.url}/fm/"])
     monkeypatch.setattr(FashionMNIST, "resources", resources)
+    return resources
+
+
+def test_loading_a_missing_dataset_fetches_it_first(fashion_mirror, tmp_path, capsys):
+    from zoo.data import load_dataset
+
+    test = load_dataset("fashion-mnist", "test", root=tmp_path)
+    assert test.labels.tolist() == [0, 1] and test.images.unique().tolist() == [1]
+    assert capsys.readouterr().err == f"fetching fashion-mnist into {tmp_path}/FashionMNIST/raw\n"
+
+
+def test_concurrent_fetches_download_each_file_once(server, fashion_mirror, tmp_path):
+    """Two DDP ranks loading a missing dataset at once: one fetches, the other waits and reuses it."""
+    from zoo.data.fetch import fetch
+
     results = []
     threads = [threading.Thread(target=lambda: results.append(fetch("fashion-mnist", tmp_path))) for _ in range(2)]
     for t in threads:
@@ -332,7 +346,7 @@ def test_concurrent_fetches_download_each_file_once(server, tmp_path, monkeypatc
     for t in threads:
         t.join()
     assert results == [tmp_path / "FashionMNIST" / "raw"] * 2
-    assert sorted(server.hits) == sorted(f"/fm/{name}" for name, _ in resources)
+    assert sorted(server.hits) == sorted(f"/fm/{name}" for name, _ in fashion_mirror)
 
 
 def test_cifar10_archive_from_a_mirror_is_extracted_and_loads(server, tmp_path, monkeypatch):

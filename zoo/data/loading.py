@@ -92,8 +92,11 @@ def _load_named(info: DatasetInfo, cfg: DataConfig, split: str) -> Dataset:
         if not cfg.download:
             raise DataError(f"{info.name} ({split}) is not in {dataset_dir(info.name, root)}; "
                             f"run `{_fetch_command(info.name, root)}` or allow download")
+        import sys
+
         from zoo.data.fetch import fetch
 
+        print(f"fetching {info.name} into {dataset_dir(info.name, root)}", file=sys.stderr)  # a fetch takes seconds
         fetch(info.name, root)
     reader = _read_cifar10 if info.name == "cifar10" else _read_idx
     images, labels, classes = reader(info, root, split)
