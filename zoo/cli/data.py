@@ -26,26 +26,33 @@ def _size(n: int) -> str:
 @data_app.command("list")
 def list_cmd(
     root: RootOption = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Also the known datasets not cached yet, with their source.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Datasets present in the cache: name, complete splits, size on disk, path."""
-    from zoo.data.cache import cached_datasets, default_root
+    """Datasets present in the cache: name, complete splits, size on disk, path (--all: every known one)."""
+    from zoo.data.cache import LAYOUT, cached_datasets, dataset_dir, default_root
+    from zoo.data.catalog import DATASETS
 
-    rows = cached_datasets(root)
+    cached = {r.name: r for r in cached_datasets(root)}
+    names = [n for n in LAYOUT if n in cached or show_all]
+    rows = [{"name": n, "splits": cached[n].splits if n in cached else [],
+             "size_bytes": cached[n].size_bytes if n in cached else 0, "path": str(dataset_dir(n, root)),
+             "summary": DATASETS[n].summary, "source": DATASETS[n].source} for n in names]
     if as_json:
-        print_json([{"name": r.name, "splits": r.splits, "size_bytes": r.size_bytes, "path": str(r.path)} for r in rows])
+        print_json(rows)
         return
-    where = root or default_root()
     if not rows:
+        where = root or default_root()
         console.print(f"no datasets cached in {where}; fetch one with `zoo data fetch mnist`", highlight=False, markup=False)
         return
     from rich.table import Table
 
+    last = "source" if show_all else "path"  # --all: where a dataset comes from; else where it is
     table = Table(box=None, header_style="bold")
-    for col in ("name", "splits", "size", "path"):
-        table.add_column(col, justify="right" if col == "size" else "left")
+    for col in ("name", "splits", "size", last):
+        table.add_column(col, justify="right" if col == "size" else "left", overflow="fold")
     for r in rows:
-        table.add_row(r.name, ", ".join(r.splits), _size(r.size_bytes), str(r.path))
+        table.add_row(r["name"], ", ".join(r["splits"]) or "-", _size(r["size_bytes"]) if r["splits"] else "-", r[last])
     console.print(table, highlight=False)
 
 

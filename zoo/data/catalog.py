@@ -30,7 +30,7 @@ class DatasetInfo:
     splits: dict[str, int]  # split -> number of examples ({} for folders)
     mean: tuple[float, ...]  # per channel, on the [0, 1] scale, of the training split
     std: tuple[float, ...]
-    fetchable_here: str  # how `zoo data fetch` obtains it, for help and errors
+    source: str  # where `zoo data fetch` gets it (shown by `zoo data list --all`)
 
 
 # Means and standard deviations of the training splits, the figures torchvision's and
