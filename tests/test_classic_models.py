@@ -189,3 +189,13 @@ def test_one_training_step_reaches_every_parameter_and_lowers_the_loss(name):
             p -= 1e-3 * p.grad / norm
         after = loss_fn(model(x), y)
     assert torch.isfinite(before) and after < before
+
+
+@pytest.mark.parametrize("name, field, value", [
+    ("alexnet", "stem_stride", 0), ("zfnet", "stride", 0), ("googlenet", "stem_stride", 0),
+    ("vgg16", "image_size", "x"), ("googlenet", "variant", 3), ("alexnet", "groups", 3),
+    ("vgg16", "configuration", "F"), ("lenet5", "activation", "swish"), ("nin", "width", 0),
+])
+def test_bad_config_values_are_config_errors_naming_the_field(name, field, value):
+    with pytest.raises(ConfigError, match=f"{field}="):
+        zoo.get_config(name, **{field: value})

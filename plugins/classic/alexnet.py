@@ -43,7 +43,7 @@ class AlexNetConfig(ImageClassifierConfig):
     hidden: int = Field(4096, ge=1, description="Units in the two hidden fully connected layers (paper: 4096).")
     stem_stride: int | Literal["auto"] = Field(
         "auto", ge=1, description="Stride of the 11×11 conv1. 'auto': the paper's 4 when the input leaves a feature "
-                                  "map after the three 3×3/2 pools (≥ 64 px), else 1 (28 and 32 px).")
+                                  "map after the three 3×3/2 pools (≥ 63 px), else 1 (28 and 32 px).")
     head_grid: int | Literal["auto"] = Field(
         "auto", ge=1, description="Side of the grid the last feature map is average-pooled to before fc6. "
                                   "'auto': the map's own side, at most 6 (6 at 224, as in the paper).")

@@ -44,7 +44,7 @@ def resolve_auto(data: Any, defaults: dict[str, Any], rules: dict[str, Callable[
         if out.get(name, "auto") == "auto":
             try:
                 out[name] = rule(values)
-            except (TypeError, ValueError, KeyError):
+            except (TypeError, ValueError, KeyError, ArithmeticError):
                 continue  # a bad input field; pydantic reports it, 'auto' stays
     return out
 

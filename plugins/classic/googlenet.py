@@ -60,7 +60,7 @@ class GoogLeNetConfig(ImageClassifierConfig):
     aux_dropout: float = Field(0.7, ge=0.0, lt=1.0, description="Dropout in the auxiliary classifiers (paper: 0.7).")
     stem_stride: int | Literal["auto"] = Field(
         "auto", ge=1, description="Stride of the 7×7 conv1. 'auto': the paper's 2 when a feature map survives "
-                                  "all five stride-2 stages (e.g. 32 px), else 1 (e.g. 28 px).")
+                                  "all five stride-2 stages (≥ 31 px), else 1 (e.g. 28 px).")
     aux_pool: Literal["window", "adaptive", "auto"] = Field(
         "auto", description="Auxiliary heads' pooling to 4×4: 'window' is the paper's 5×5/3 average pool, "
                             "'adaptive' torchvision's adaptive pool. 'auto': window for the paper variant when "

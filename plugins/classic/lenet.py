@@ -69,9 +69,11 @@ class LeNet5Config(ImageClassifierConfig):
 
     @model_validator(mode="after")
     def _fits(self) -> LeNet5Config:
-        if self.c1_padding != "auto" and _c5_side(self) < 1:
-            raise ValueError(f"image_size={self.image_size} with c1_padding={self.c1_padding} leaves no C5 map; "
-                             f"the input must be at least 32×32 after padding (use c1_padding=auto)")
+        # The modern C5 is a linear layer over S4; the classic C5 is a 5×5 conv and needs S4 ≥ 5.
+        last = _c5_side(self) if self.variant == "classic" else _s4_side(self)
+        if self.c1_padding != "auto" and last < 1:
+            raise ValueError(f"image_size={self.image_size} with c1_padding={self.c1_padding} leaves no "
+                             f"{'C5' if self.variant == 'classic' else 'S4'} map; use c1_padding=auto")
         return self
 
 

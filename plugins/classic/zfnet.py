@@ -34,7 +34,7 @@ class ZFNetConfig(ImageClassifierConfig):
     hidden: int = Field(4096, ge=1, description="Units in the two hidden fully connected layers (paper: 4096).")
     stride: int | Literal["auto"] = Field(
         "auto", ge=1, description="Stride of layers 1 and 2. 'auto': the paper's 2 when the input leaves a feature "
-                                  "map after the three pools (≥ 40 px), else 1 (28 and 32 px).")
+                                  "map after the three pools (≥ 47 px), else 1 (28 and 32 px).")
     head_grid: int | Literal["auto"] = Field(
         "auto", ge=1, description="Side of the grid the last feature map is average-pooled to before fc6. "
                                   "'auto': the map's own side, at most 6 (6 at 224, as in the paper).")
