@@ -47,7 +47,6 @@ _LAZY = {
     "prepare_batch": "zoo.data.transforms",
     "fetch": "zoo.data.fetch",
     "cached_datasets": "zoo.data.cache",
-    "zoo_home": "zoo.data.cache",
 }
 
 __all__ = ["DATASETS", "DataConfig", "DataError", "DatasetInfo", "dataset_info", *_LAZY]

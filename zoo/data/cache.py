@@ -10,9 +10,10 @@ lays out its `root`, so a directory torchvision filled works as a `root` here an
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from zoo.config import zoo_home
 
 _IDX_SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -29,11 +30,6 @@ LAYOUT: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
         "test": ("test_batch", "batches.meta"),
     }),
 }
-
-
-def zoo_home() -> Path:
-    """`$ZOO_HOME`, default `~/.cache/zoo`."""
-    return Path(os.environ.get("ZOO_HOME") or Path.home() / ".cache" / "zoo").expanduser()
 
 
 def default_root() -> Path:
