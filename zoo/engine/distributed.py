@@ -77,13 +77,24 @@ def all_finite(value: torch.Tensor, dist: Dist) -> bool:
     return bool(ok.item())
 
 
+def mean_over_ranks(values: dict[str, float], dist: Dist) -> dict[str, float]:
+    """Each value averaged over the processes (every rank saw an equal share of each batch)."""
+    if not dist.active or not values:
+        return values
+    t = torch.tensor(list(values.values()), dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return dict(zip(values, (t / dist.world).tolist()))
+
+
 def launch(args: list[str], nproc: int, nnodes: int = 1, node_rank: int = 0,
            master_addr: str = "127.0.0.1", master_port: int | None = None) -> int:
     """Run `zoo <args>` in `nproc` processes on this node via torch.distributed.run; its exit code."""
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}",
            f"--node-rank={node_rank}", f"--master-addr={master_addr}", f"--master-port={master_port or free_port()}",
            "-m", "zoo", *args]
-    return subprocess.run(cmd).returncode
+    # torchrun would set 1 thread per process and say so; split this node's cores between them instead.
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc))}
+    return subprocess.run(cmd, env=env).returncode
 
 
 def free_port() -> int:

@@ -38,7 +38,7 @@ class TrainingDiverged(ZooError):
 
 class NonFiniteLoss(Exception):
     def __init__(self, name: str, value: float) -> None:
-        super().__init__(f"{name} loss is {value}")
+        super().__init__(f"loss is {value}" if name == "model" else f"{name} loss is {value}")
         self.name, self.value = name, value
 
 
@@ -282,8 +282,9 @@ class Trainer:
 
     def _end_epoch(self) -> dict[str, Any]:
         p, train = self.progress, self.train
+        sums = distributed.mean_over_ranks(p.sums, self.dist)
         record = {"kind": "epoch", "epoch": p.epoch - 1, "step": p.step,
-                  **{f"train_{k}": v / max(p.batches, 1) for k, v in p.sums.items()}}
+                  **{f"train_{k}": v / max(p.batches, 1) for k, v in sums.items()}}
         p.sums, p.batches = {}, 0
         if p.epoch % train.eval_every == 0 or p.epoch == train.epochs:
             record.update(self._evaluate())
