@@ -90,6 +90,7 @@ def package_cmd(
     out: Annotated[Path, typer.Option("--out", help="Bundle directory to write (inside the plugin package to ship it).")],
     eval_json: Annotated[Optional[Path], typer.Option("--eval", help="Output of `zoo eval --json` on these weights: its accuracy becomes a metric.")] = None,
     license: Annotated[str, typer.Option("--license", help="License of the weights.")] = "",
+    notes: Annotated[Optional[str], typer.Option("--notes", help="Card notes replacing the run's (e.g. the recipe).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle at --out.")] = False,
 ) -> None:
     """Write a tagged copy of a bundle with measured metrics, and print its `pretrained:` manifest entry."""
@@ -97,7 +98,8 @@ def package_cmd(
     from zoo.weights.safefile import sha256_file
 
     metrics, note = _eval_metrics(eval_json, bundle) if eval_json else ({}, "")
-    path = package(bundle, out, tag=tag, metrics=metrics, license=license, notes=note, overwrite=overwrite)
+    path = package(bundle, out, tag=tag, metrics=metrics, license=license, notes=notes, measured_by=note,
+                   overwrite=overwrite)
     weights = path / "model.safetensors"
     from zoo.weights.card import read_bundle_config
 
@@ -123,7 +125,8 @@ def _eval_metrics(eval_json: Path, bundle: str) -> tuple[dict[str, float], str]:
         raise WeightsError(f"{eval_json}: not the output of `zoo eval --json` ({type(err).__name__}: {err})") from None
     if Path(source).resolve() != Path(bundle).resolve():
         raise WeightsError(f"{eval_json} evaluated {source}, not {bundle}")
-    return {f"{split}_accuracy": accuracy}, (f"{split}_accuracy measured by `zoo eval --weights {source} --split {split}` "
+    model = str(doc.get("model", "")).split(":")[-1]
+    return {f"{split}_accuracy": accuracy}, (f"{split}_accuracy measured by `zoo eval {model} --weights {source} --split {split}` "
                                               f"on {doc.get('examples', '?')} examples of {doc.get('data', '?')}.")
 
 

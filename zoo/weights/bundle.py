@@ -150,7 +150,8 @@ def _tensors_for_saving(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict
         # A view into storage another tensor already uses must be copied: safetensors refuses shared memory.
         shared = ptr != 0 and ptr in storages
         tensors[name] = t.to("cpu").clone() if shared else t.to("cpu").contiguous()
-        seen[key], _ = name, storages.add(ptr)
+        seen[key] = name
+        storages.add(ptr)
     return tensors, aliases
 
 
@@ -379,12 +380,13 @@ def check(source: str | Path, *, expect: str | None = None, adapt_head: bool = F
 
 
 def package(source: str | Path, out: str | Path, *, tag: str, metrics: dict[str, float] | None = None,
-            license: str = "", notes: str = "", overwrite: bool = False) -> Path:
+            license: str = "", notes: str | None = None, measured_by: str = "", overwrite: bool = False) -> Path:
     """Re-issue a bundle (e.g. a training run's) as a tagged, shippable one with measured metrics.
 
     The weights must load strictly and be finite; the weights file is copied byte for byte (so
     its sha256 is the run's); data, preprocessing and the training command carry over, and
-    `metrics` (from `zoo eval`) join those the run measured.
+    `metrics` (from `zoo eval`) join those the run measured. `notes` replaces the run's notes;
+    `measured_by` (how the metrics were measured) is appended to them.
     """
     if not Path(source).is_dir():
         raise WeightsError(f"{source}: not a bundle directory; package needs one (with its model card)")
@@ -392,8 +394,9 @@ def package(source: str | Path, out: str | Path, *, tag: str, metrics: dict[str,
     assert weights.bundle is not None
     check(source)
     doc = weights.bundle
+    card_notes = " ".join(x for x in (doc.notes if notes is None else notes, measured_by) if x)
     fields = {**doc.model_dump(), "tag": tag, "metrics": {**doc.metrics, **(metrics or {})},
-              "license": license or doc.license, "notes": " ".join(x for x in (doc.notes, notes) if x)}
+              "license": license or doc.license, "notes": card_notes}
     try:
         tagged = BundleConfig.model_validate(fields)
     except ValidationError as err:

@@ -101,7 +101,9 @@ def render_card(doc: BundleConfig, summary: str, paper: str, sha256: str, size: 
               "```", ""]
     if doc.preprocessing is not None:
         lines += ["## Preprocessing", ""]
-        lines += [f"- {k}: {v}" for k, v in doc.preprocessing.model_dump(exclude_none=True).items()]
+        for key, value in doc.preprocessing.model_dump(exclude_none=True).items():
+            shown = ", ".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+            lines.append(f"- {key}: {shown}")
         lines.append("")
     lines += ["## Files", "", f"- model.safetensors: {size:,} bytes, sha256 `{sha256}`",
               f"- config.json: {doc.qualified_name} config (hash `{doc.config_hash[:16]}…`), "
