@@ -82,3 +82,17 @@ def test_importing_the_run_config_does_not_import_torch():
     code = "import sys, zoo.engine.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_unset_model_fields_fit_the_dataset_and_set_ones_win():
+    notes: list[str] = []
+    config = compose("vgg11", notes=notes)
+    assert {k: config.model.config[k] for k in ("num_classes", "in_chans", "image_size")} == \
+        {"num_classes": 10, "in_chans": 1, "image_size": 32}
+    assert notes == ["vgg11 fitted to mnist: num_classes 1000 -> 10, in_chans 3 -> 1, image_size 224 -> 32 "
+                     "(set model.<field> to choose otherwise)"]
+    chosen = compose("vgg11", sets=["model.image_size=64", "num_classes=1000"])
+    assert (chosen.model.config["image_size"], chosen.model.config["num_classes"]) == (64, 1000)
+    cifar = compose("vgg11", data_name="cifar10")
+    assert (cifar.model.config["in_chans"], cifar.model.config["image_size"]) == (3, 32)
+    assert compose("lenet5").model.config["image_size"] == 32  # 28 -> 32 is a pad, not a refit

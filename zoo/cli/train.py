@@ -80,7 +80,10 @@ def _fresh(name: Optional[str], data: Optional[str], config_file: Optional[Path]
     if family_note and from_env().main:
         note(family_note)
     file_doc = load_config_file(config_file) if config_file else {}
-    config = compose(spec.qualified_name, file_doc, flags, sets, data_name=data)
+    notes: list[str] = []
+    config = compose(spec.qualified_name, file_doc, flags, sets, data_name=data, notes=notes)
+    for message in notes if from_env().main else []:
+        note(message)
     run = RunDir(out if out is not None else default_run_dir(spec.name))
     if from_env().main and run.path.exists() and any(run.path.iterdir()):
         what = "a run" if run.is_run() else "not empty"

@@ -83,9 +83,14 @@ def compose(
     flags: dict[str, Any] | None = None,
     sets: list[str] | None = None,
     data_name: str | None = None,
+    notes: list[str] | None = None,
 ) -> RunConfig:
-    """The validated run config for `model_name` from a config file's dict, train flags, `--data` and `--set`s."""
-    from zoo.api import config_class, config_for, resolve
+    """The validated run config for `model_name` from a config file's dict, train flags, `--data` and `--set`s.
+
+    Where the model config was left unset, it is fitted to the data (see `_fit_to_data`); what
+    changed is appended to `notes`.
+    """
+    from zoo.api import config_class, resolve
     from zoo.data import DataConfig
 
     spec, _ = resolve(model_name)
@@ -97,21 +102,44 @@ def compose(
     fields = {"model": set(model_cls.model_fields), "data": set(DataConfig.model_fields), "train": set(TrainConfig.model_fields)}
     doc = apply_overrides(doc, [_route(s, fields) for s in sets or []])
     data = validate_config(DataConfig, doc.get("data", {}), "data config")
-    model_doc = _classes_from_data(doc.get("model", {}).get("config", {}), model_cls, data)
-    model_config = config_for(spec, model_doc)
+    model_config = _fit_to_data(spec, doc.get("model", {}).get("config", {}), data, notes if notes is not None else [])
     train = validate_config(TrainConfig, doc.get("train", {}), "train config")
     return RunConfig(model=ModelSection(name=spec.qualified_name, config=model_config.model_dump(mode="json")),
                      data=data.model_dump(mode="json"), train=train)
 
 
-def _classes_from_data(model_doc: dict[str, Any], model_cls: type, data: Any) -> dict[str, Any]:
-    """A classifier's num_classes follows the dataset unless the user set it."""
+def _fit_to_data(spec: Any, model_doc: dict[str, Any], data: Any, notes: list[str]) -> Any:
+    """The model config, meeting the dataset where the user left the fields unset.
+
+    num_classes and in_chans follow the dataset. image_size follows it too when the model's
+    default is more than twice the data's side (VGG's 224 against MNIST's 28: upsampling 8x
+    would cost 60x the compute and add nothing): it becomes 32 (small images are padded to 32,
+    as LeNet-5 does) or the data's side if larger. A model that cannot take the smaller input
+    keeps its default size.
+    """
+    from zoo.api import config_for
+    from zoo.config import ConfigError
     from zoo.data.catalog import dataset_info
 
-    classes = dataset_info(data.name).num_classes
-    if "num_classes" in model_cls.model_fields and "num_classes" not in model_doc and classes:
-        return {**model_doc, "num_classes": classes}
-    return model_doc
+    info = dataset_info(data.name)
+    default = config_for(spec).model_dump()
+    fitted = dict(model_doc)
+    for field, value in (("num_classes", info.num_classes), ("in_chans", info.in_chans)):
+        if field in default and field not in model_doc and value and default[field] != value:
+            fitted[field] = value
+    size = info.image_size
+    if "image_size" in default and "image_size" not in model_doc and size and default["image_size"] > 2 * size:
+        fitted["image_size"] = max(size, 32)
+    changed = {k: v for k, v in fitted.items() if k not in model_doc}
+    try:
+        config = config_for(spec, fitted)
+    except ConfigError:
+        changed.pop("image_size", None)
+        config = config_for(spec, {k: v for k, v in fitted.items() if k != "image_size" or k in model_doc})
+    if changed:
+        notes.append(f"{spec.name} fitted to {info.name}: " + ", ".join(f"{k} {default[k]} -> {v}" for k, v in changed.items())
+                     + " (set model.<field> to choose otherwise)")
+    return config
 
 
 def _sectioned(doc: dict[str, Any], model_cls: type) -> dict[str, Any]:
