@@ -225,9 +225,13 @@ def read_weights(source: str | Path) -> Weights:
         return read_bundle(path, text)
     if path.is_file():
         return _read_file(path)
-    if isinstance(source, str) and "." in source and "/" not in source:
+    if isinstance(source, str) and "." in source and "/" not in source and path.suffix not in _FILE_SUFFIXES:
         return _read_tag(source)
     raise WeightsError(f"{text}: no such bundle directory, weights file or pretrained tag")
+
+
+# Names ending so are files that are missing, never pretrained tags.
+_FILE_SUFFIXES = {".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".onnx"}
 
 
 def read_bundle(directory: Path, source: str) -> Weights:
