@@ -1,7 +1,7 @@
 """Classic CNNs against torchvision: train-step and inference images/s, measured in one run.
 
     python benchmarks/bench_classic.py                    # eager and channels_last
-    python benchmarks/bench_classic.py --compile          # adds torch.compile rows (slow to compile)
+    python benchmarks/bench_classic.py --variants compile --sizes 32   # torch.compile rows
     python benchmarks/bench_classic.py --models vgg16 --sizes 32
 
 Each zoo model is timed against the torchvision model of the same architecture, same batch,
@@ -93,13 +93,15 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(PAIRS), choices=list(PAIRS))
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--modes", nargs="+", default=["infer", "train"], choices=["infer", "train"])
-    parser.add_argument("--compile", action="store_true", help="Also time torch.compile (default backend).")
+    parser.add_argument("--variants", nargs="+", default=["eager", "channels_last"],
+                        choices=["eager", "channels_last", "compile", "compile+channels_last"],
+                        help="compile = torch.compile with the default (inductor) backend; slow to compile.")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 on a shared machine).")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    variants = ["eager", "channels_last"] + (["compile", "compile+channels_last"] if args.compile else [])
+    variants = args.variants
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.get_num_threads()} threads")
     print("| model | input | batch | mode | variant | zoo img/s | torchvision img/s | ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
