@@ -114,17 +114,18 @@ class SparseConv2d(nn.Module):
     def __init__(self, in_channels: int, table: tuple[tuple[int, ...], ...], kernel_size: int) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, len(table), kernel_size
-        # (output map, input map) of each kernel; a plain tuple, so no buffer can go stale.
-        self.pairs = tuple((o, i) for o, inputs in enumerate(table) for i in inputs)
-        self.weight = nn.Parameter(torch.empty(len(self.pairs), kernel_size, kernel_size))
+        pairs = [(o, i) for o, inputs in enumerate(table) for i in inputs]
+        self.weight = nn.Parameter(torch.empty(len(pairs), kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(len(table)))
+        # (output map, input map) of each kernel: 60 x 2. Saved with the weights, so a model
+        # materialised from the meta device gets it back on load.
+        self.register_buffer("connections", torch.tensor(pairs, dtype=torch.long))
         nn.init.uniform_(self.weight, -0.1, 0.1)
 
     def dense_weight(self) -> torch.Tensor:
         k = self.kernel_size
-        outs, ins = torch.tensor(self.pairs, device=self.weight.device).unbind(1)
         dense = self.weight.new_zeros(self.out_channels, self.in_channels, k, k)
-        return dense.index_put((outs, ins), self.weight)  # out x in x k x k
+        return dense.index_put((self.connections[:, 0], self.connections[:, 1]), self.weight)  # out x in x k x k
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.conv2d(x, self.dense_weight(), self.bias)
