@@ -259,28 +259,41 @@ def _populate_hf_cache(cache: Path, repo: str, bundle: Path, commit: str) -> Non
     (storage / "refs" / "main").write_text(commit)
 
 
-def test_hf_urls_load_offline_from_a_prepopulated_hub_cache(tmp_path):
+def test_hf_urls_and_hf_tags_load_offline_from_a_prepopulated_hub_cache(wt, tmp_path):
     from huggingface_hub import scan_cache_dir
 
-    model = _lenet(7)
-    bundle = zoo.save_pretrained(model, tmp_path / "b")
-    cache, commit = tmp_path / "hf-cache", "0123456789abcdef0123456789abcdef01234567"
-    _populate_hf_cache(cache, "zoo-org/lenet5-mnist", bundle, commit)
-    assert [r.repo_id for r in scan_cache_dir(cache).repos] == ["zoo-org/lenet5-mnist"]  # hub's own reader agrees
+    from zoo.weights.safefile import sha256_file
 
-    torch.save(model(torch.ones(2, 1, 32, 32)).detach(), tmp_path / "expected.pt")
+    lenet, tiny = _lenet(7), zoo.create_model("tiny")
+    cache = tmp_path / "hf-cache"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    _populate_hf_cache(cache, "zoo-org/lenet5-mnist", zoo.save_pretrained(lenet, tmp_path / "lenet"), commit)
+    tiny_bundle = zoo.save_pretrained(tiny, tmp_path / "tiny")
+    _populate_hf_cache(cache, "zoo-org/tiny-demo", tiny_bundle, "89abcdef0123456789abcdef0123456789abcdef")
+    assert sorted(r.repo_id for r in scan_cache_dir(cache).repos) == ["zoo-org/lenet5-mnist", "zoo-org/tiny-demo"]
+    # Manifest tags pointing at the Hub: one with the true sha256, one whose declared sha256 is wrong.
+    hub_tag = {"url": "hf://zoo-org/tiny-demo@main", "sha256": sha256_file(tiny_bundle / "model.safetensors")}
+    wt.declare("tiny", {"tag": "hub", **hub_tag})
+    wt.declare("tiny", {"tag": "tampered", **hub_tag, "sha256": "0" * 64})
+
+    torch.save(lenet(torch.ones(2, 1, 32, 32)).detach(), tmp_path / "expected.pt")
     script = (
         "import sys, torch, zoo\n"
         "want = torch.load(sys.argv[1], weights_only=True)\n"
         "for src in ('hf://zoo-org/lenet5-mnist', 'hf://zoo-org/lenet5-mnist@main', 'hf://zoo-org/lenet5-mnist@' + sys.argv[2]):\n"
         "    assert torch.equal(zoo.load(src)(torch.ones(2, 1, 32, 32)), want), src\n"
-        "try:\n    zoo.load('hf://zoo-org/absent')\nexcept zoo.ZooError as err:\n    print(err)\n"
+        "print(zoo.load('tiny.hub').zoo_name)\n"
+        "for bad in ('hf://zoo-org/absent', 'tiny.tampered'):\n"
+        "    try:\n        zoo.load(bad)\n    except zoo.ZooError as err:\n        print(err)\n"
     )
-    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(wt.site)}
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "expected.pt"), commit],
                           capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "hf://zoo-org/absent: not in the Hugging Face cache" in done.stdout
+    lines = done.stdout.splitlines()
+    assert lines[0] == "wt:tiny"
+    assert lines[1].startswith("hf://zoo-org/absent: not in the Hugging Face cache")
+    assert lines[2].startswith("tiny.tampered: sha256 mismatch")
 
 
 def test_malformed_hf_url_is_one_clear_error():
@@ -332,11 +345,7 @@ def test_package_tags_a_bundle_adds_eval_metrics_and_prints_its_manifest_entry(w
     doc = json.loads((out / "config.json").read_text())
     assert (doc["tag"], doc["license"], doc["command"]) == ("mnist", "MIT", "zoo train tiny --data mnist")
     assert (out / "model.safetensors").read_bytes() == (run_bundle / "model.safetensors").read_bytes()
-    wt.tags["tiny"] = [entry]
-    wt.manifest_path.write_text(yaml.safe_dump(__import__("test_weights_support").plugin_manifest(wt.tags), sort_keys=False))
-    from zoo.registry import refresh
-
-    refresh()
+    wt.declare("tiny", entry)
     assert _same_tensors(zoo.load("tiny.mnist"), zoo.from_pretrained(run_bundle))
 
 

@@ -134,6 +134,11 @@ class WeightsPlugin:
     def root(self) -> Path:
         return self.manifest_path.parent
 
+    @property
+    def site(self) -> Path:
+        """The directory to put on PYTHONPATH for a subprocess to see the plugin."""
+        return self.root.parent
+
     def add_tag(self, model, tag: str, *, declared_model: str | None = None, **tag_fields) -> Path:
         import zoo
         from zoo.weights.safefile import sha256_file
@@ -144,10 +149,14 @@ class WeightsPlugin:
         weights = bundle / "model.safetensors"
         entry = {"tag": tag, "path": rel, "sha256": sha256_file(weights), "size": weights.stat().st_size,
                  "data": "noise", "metrics": {"accuracy": 0.5}, **tag_fields}
+        self.declare(name, entry)
+        return bundle
+
+    def declare(self, name: str, entry: dict) -> None:
+        """Add a `pretrained:` entry to model `name` in the manifest and rediscover the plugins."""
         self.tags.setdefault(name, []).append(entry)
         self.manifest_path.write_text(yaml.safe_dump(plugin_manifest(self.tags), sort_keys=False))
         refresh()
-        return bundle
 
 
 @pytest.fixture
