@@ -128,6 +128,9 @@ def _launch(config: Any, run: Any, resume: bool, quiet: bool, command: str, wher
     from zoo.engine.config import to_yaml
     from zoo.engine.distributed import launch
 
+    from zoo.data import load_dataset
+
+    load_dataset(config.data_config(), "train")  # fetch once here, not in every worker at the same time
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "run.yaml"
         cfg.write_text(to_yaml(config))

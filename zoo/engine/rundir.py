@@ -123,10 +123,11 @@ def plot_curves(run: RunDir) -> Path | None:
         left.plot([r["step"] for r in steps], [r["loss"] for r in steps], label="train loss (step)")
     for key in sorted({k for r in evals for k in r if k.startswith("eval_")}):
         axis = left if "loss" in key else right
-        axis.plot([r["step"] for r in evals], [r[key] for r in evals], marker="o", label=key.removeprefix("eval_"))
+        split = evals[-1].get("split", "eval")
+        axis.plot([r["step"] for r in evals], [r[key] for r in evals], marker="o", label=f"{split} {key.removeprefix('eval_')}")
     epochs = [r for r in records if r["kind"] == "epoch"]
     for key in sorted({k for r in epochs for k in r if k.startswith("train_") and k != "train_loss"}):
-        right.plot([r["step"] for r in epochs], [r[key] for r in epochs], marker=".", linestyle="--", label=key)
+        right.plot([r["step"] for r in epochs], [r[key] for r in epochs], marker=".", linestyle="--", label=key.replace("_", " "))
     left.set_xlabel("step")
     left.set_title("loss")
     right.set_xlabel("step")

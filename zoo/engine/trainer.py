@@ -30,6 +30,9 @@ from zoo.engine.rundir import BEST, BUNDLE, CHECKPOINT, LAST, MetricsLog, RunDir
 from zoo.errors import ConfigError, ZooError
 
 
+DISPLAY_EVERY = 10  # steps between progress-bar refreshes (each reads the metrics off the device)
+
+
 class TrainingDiverged(ZooError):
     """The loss became NaN or infinite; the run stopped with its last good checkpoint kept."""
 
@@ -260,8 +263,11 @@ class Trainer:
                     sched.step_update(p.step)
             self._accumulate(metrics)
             seen += train.batch_size
-            if p.step % train.log_every == 0 or p.batch == self.steps_per_epoch:
+            last = p.batch == self.steps_per_epoch
+            if p.step % train.log_every == 0 or last:
                 self._log_step(metrics, seen / (time.perf_counter() - start))
+            elif p.batch % DISPLAY_EVERY == 0:
+                self.display.update(p.batch, {k: float(v) for k, v in metrics.items()}, seen / (time.perf_counter() - start))
             if train.checkpoint_every and p.step % train.checkpoint_every == 0 and p.batch < self.steps_per_epoch:
                 self._checkpoint()
 

@@ -55,10 +55,18 @@ class ClassificationTask(Task):
 
     def train_step(self, batch: Batch, modules: dict[str, nn.Module], stepper: Stepper) -> dict[str, torch.Tensor]:
         y = batch["labels"].to(self.device, non_blocking=True)
-        logits = modules["model"](self.prepare(batch["images"]))
-        loss = F.cross_entropy(logits, y, label_smoothing=self.config.train.label_smoothing)
+        output = modules["model"](self.prepare(batch["images"]))
+        loss = self.loss(output, y)
         stepper.step(loss)
+        logits = output if isinstance(output, torch.Tensor) else output.logits
         return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == y).float().mean()}
+
+    def loss(self, output: Any, y: torch.Tensor) -> torch.Tensor:
+        """The model's own `loss(output, target)` if it has one (GoogLeNet's auxiliary heads), else cross-entropy."""
+        own = getattr(self.model, "loss", None)
+        if callable(own):
+            return own(output, y)
+        return F.cross_entropy(output, y, label_smoothing=self.config.train.label_smoothing)
 
     @torch.inference_mode()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
