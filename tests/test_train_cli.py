@@ -213,3 +213,15 @@ def test_init_from_bundle_with_frozen_features_trains_a_fresh_head(home, referen
     assert tuned["classifier.6.weight"].shape == (3, 84) and base["classifier.6.weight"].shape == (10, 84)
     assert not torch.equal(base["classifier.1.weight"], tuned["classifier.1.weight"])  # the rest of the head trained
     assert records(out)[-1]["eval_accuracy"] > 0.9  # 0/1/2 from pretrained digit features
+
+
+def test_corrupt_data_files_are_one_line_exit_2_and_no_run_dir(home, tmp_path, capsys, monkeypatch):
+    broken = tmp_path / "home"
+    shutil.copytree(home / "data", broken / "data")
+    images = broken / "data/MNIST/raw/train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])  # cut short, as by an interrupted copy
+    monkeypatch.setenv("ZOO_HOME", str(broken))
+    r = run_zoo(capsys, "train", "lenet5", "--out", str(tmp_path / "run"), "--quiet")
+    assert r.code == 2 and r.err.startswith("error: mnist (train) files in") and "corrupt" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
