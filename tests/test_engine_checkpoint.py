@@ -93,3 +93,31 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     assert torch.equal(epoch_order(100, 3, 2), epoch_order(100, 3, 2))
     assert not torch.equal(epoch_order(100, 3, 2), epoch_order(100, 3, 1))
     assert sorted(epoch_order(100, 3, 2).tolist()) == list(range(100))
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "step", "multistep", "poly", "tanh", "wsd", "constant"])
+def test_every_schedule_resumes_at_the_same_learning_rate(tmp_path, scheduler):
+    train = TrainConfig(scheduler=scheduler, epochs=3, decay_epochs=1, decay_milestones=[1, 2])
+    model = zoo.create_model("lenet5")
+    opt = build_optimizer(train, model)
+    sched = build_scheduler(train, opt, 10)
+    for step in range(1, 13):
+        sched.step_update(step)
+    path = tmp_path / "c.safetensors"
+    ckpt.save_checkpoint(path, model, {"model": opt}, {"model": sched}, {"step": 12})
+    expected = [sched.step_update(s) or opt.param_groups[0]["lr"] for s in range(13, 30)]
+
+    opt2 = build_optimizer(train, model)
+    sched2 = build_scheduler(train, opt2, 10)
+    tensors, doc = ckpt.read_checkpoint(path)
+    ckpt.restore(tensors, doc, model, {"model": opt2}, {"model": sched2}, path)
+    assert [sched2.step_update(s) or opt2.param_groups[0]["lr"] for s in range(13, 30)] == expected
+    assert len(set(expected)) > 1 or scheduler == "constant"
+
+
+def test_a_schedule_that_does_not_fit_the_run_is_a_config_error():
+    from zoo.errors import ConfigError
+
+    train = TrainConfig(scheduler="wsd", epochs=3, decay_epochs=30)
+    with pytest.raises(ConfigError, match=r"train.scheduler=wsd: wsd schedule requires"):
+        build_scheduler(train, build_optimizer(train, zoo.create_model("lenet5")), 10)

@@ -97,11 +97,14 @@ def build_scheduler(train: TrainConfig, optimizer: torch.optim.Optimizer, steps_
 
     if train.scheduler == "none":
         return None
-    sched, _ = create_scheduler_v2(
-        optimizer, sched=train.scheduler, num_epochs=train.epochs, warmup_epochs=train.warmup_epochs,
-        warmup_lr=train.lr * 0.01, min_lr=train.min_lr, decay_epochs=train.decay_epochs,
-        decay_milestones=train.decay_milestones, decay_rate=train.decay_rate,
-        step_on_epochs=False, updates_per_epoch=steps_per_epoch)
+    try:
+        sched, _ = create_scheduler_v2(
+            optimizer, sched=train.scheduler, num_epochs=train.epochs, warmup_epochs=train.warmup_epochs,
+            warmup_lr=train.lr * 0.01, min_lr=train.min_lr, decay_epochs=train.decay_epochs,
+            decay_milestones=train.decay_milestones, decay_rate=train.decay_rate,
+            step_on_epochs=False, updates_per_epoch=steps_per_epoch)
+    except ValueError as err:  # timm checks the schedule's shape (e.g. wsd's decay length)
+        raise ConfigError(f"train.scheduler={train.scheduler}: {err}") from None
     return sched
 
 
