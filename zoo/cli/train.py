@@ -42,8 +42,11 @@ def train_cmd(
 ) -> None:
     """Train a model: real data, progress, metrics, checkpoints, resume, and a weights bundle at the end.
 
-    Config layers, later winning: the train defaults (the model's own recipe if its plugin has one),
-    --config, the flags, then --set.
+    Config layers, later winning: train defaults (or the plugin's recipe), --config, flags, --set.
+
+    Unset model fields follow the data: classes, channels, a small input for 224-pixel models.
+
+    Exit codes: 2 bad input, 3 the loss diverged.
     """
     from zoo.engine.distributed import from_env
 

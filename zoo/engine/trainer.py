@@ -255,6 +255,8 @@ class Trainer:
         order = epoch_order(self.n_train, train.seed, p.epoch)
         for m in self.modules.values():
             m.train()
+        for name in train.freeze:  # frozen parts stay in eval mode: batch-norm statistics and dropout fixed too
+            self.model.get_submodule(name).eval()
         self.display.start_epoch(p.epoch, train.epochs, self.steps_per_epoch, p.batch)
         start, seen = time.perf_counter(), 0
         for b in range(p.batch, self.steps_per_epoch):
