@@ -7,7 +7,9 @@
 Each zoo model is timed against the torchvision model of the same architecture, same batch,
 same input and same memory format; the two are timed alternately (ours, peer, ours, …) so
 load from other processes hits both alike, and the best of the repeats is reported (the
-least disturbed run, as `timeit` advises; medians swing with other processes' load). The
+least disturbed run, as `timeit` advises). With `--threads 1` the clock is this process's CPU
+time, which other processes' load barely moves (wall-clock ratios swing ±20% on a busy
+2-core machine); with more threads it is wall-clock time. The
 ratio is zoo / torchvision images/s (> 1 is faster). torchvision's AlexNet cannot run at 32×32
 (its 11×11/4 stem leaves no map for the last pool), so AlexNet's small size is 64×64.
 """
@@ -61,10 +63,13 @@ def step_fn(model: torch.nn.Module, mode: str) -> Callable[[torch.Tensor, torch.
     return train
 
 
+CLOCK: Callable[[], float] = time.perf_counter
+
+
 def images_per_second(fn: Callable, x: torch.Tensor, y: torch.Tensor) -> float:
-    start = time.perf_counter()
+    start = CLOCK()
     fn(x, y)
-    return x.shape[0] / (time.perf_counter() - start)
+    return x.shape[0] / (CLOCK() - start)
 
 
 def measure(name: str, side: int, mode: str, variant: str, repeats: int) -> tuple[float, float]:
@@ -99,10 +104,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 on a shared machine).")
     args = parser.parse_args()
+    global CLOCK
     if args.threads:
         torch.set_num_threads(args.threads)
+    if torch.get_num_threads() == 1:
+        CLOCK = time.process_time
     variants = args.variants
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.get_num_threads()} threads")
+    clock = "CPU time" if CLOCK is time.process_time else "wall-clock"
+    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.get_num_threads()} threads, {clock}")
     print("| model | input | batch | mode | variant | zoo img/s | torchvision img/s | ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.models:

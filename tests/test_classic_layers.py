@@ -21,11 +21,21 @@ def test_every_config_activation_builds_and_keeps_the_shape(name):
     assert out.shape == x.shape and torch.isfinite(out).all()
 
 
-def test_timm_activations_come_from_timm_and_the_rest_from_zoo():
+def test_activations_are_the_classes_timm_would_give_and_the_rest_from_zoo():
     from timm.layers import get_act_layer
 
-    assert type(activation_layer("prelu")) is get_act_layer("prelu")
+    for name in ("relu", "leaky_relu", "elu", "selu", "prelu", "tanh", "sigmoid"):
+        assert type(activation_layer(name)) is get_act_layer(name), name
     assert type(activation_layer("bent_identity")) is BentIdentity
+
+
+def test_building_a_relu_model_does_not_import_timm():
+    import subprocess
+    import sys
+
+    code = "import sys, zoo; zoo.create_model('vgg11', width=0.125, hidden=8); print('timm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_unknown_activation_is_a_config_error():

@@ -23,9 +23,11 @@ __all__ = [
     "krizhevsky_lrn",
 ]
 
-# Activations timm provides (timm.layers.get_act_layer) and whether they take `inplace`.
-_TIMM_ACTIVATIONS = {"relu": True, "leaky_relu": True, "prelu": False, "elu": True, "selu": True,
-                     "tanh": False, "sigmoid": False}
+# For these names timm's get_act_layer returns torch's own class; naming it here spares every
+# build the seconds `import timm` takes (it imports all of timm's model families).
+_TORCH_ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU}
+# Activations for which timm has layers of its own (timm.layers.get_act_layer).
+_TIMM_ACTIVATIONS = ("prelu", "tanh", "sigmoid")
 
 
 class ScaledTanh(nn.Module):
@@ -65,15 +67,16 @@ class Maxout(nn.Module):
 
 def activation_layer(name: str) -> nn.Module:
     """A fresh activation module for a config's `activation` name."""
+    if name in _TORCH_ACTIVATIONS:
+        return _TORCH_ACTIVATIONS[name](inplace=True)
     if name in _TIMM_ACTIVATIONS:
         from timm.layers import get_act_layer
 
-        layer = get_act_layer(name)
-        return layer(inplace=True) if _TIMM_ACTIVATIONS[name] else layer()
+        return get_act_layer(name)()
     own = {"rrelu": nn.RReLU, "softplus": nn.Softplus, "maxout": Maxout,
            "bent_identity": BentIdentity, "scaled_tanh": ScaledTanh}
     if name not in own:
-        allowed = ", ".join([*_TIMM_ACTIVATIONS, *own])
+        allowed = ", ".join([*_TORCH_ACTIVATIONS, *_TIMM_ACTIVATIONS, *own])
         raise ConfigError(f"unknown activation '{name}' (allowed: {allowed})")
     return own[name]()
 
