@@ -4,8 +4,8 @@
     python benchmarks/bench_classic.py --variants compile --sizes 32   # torch.compile rows
     python benchmarks/bench_classic.py --models vgg16 --sizes 32
 
-Each zoo model is timed against the torchvision model of the same architecture, same batch,
-same input and same memory format; the two are timed alternately (ours, peer, ours, …) so
+Each zoo model is timed against the torchvision model of the same architecture, with the same
+weights (the peer's state dict is loaded into the zoo model), batch, input and memory format; the two are timed alternately (ours, peer, ours, …) so
 load from other processes hits both alike, and the best of the repeats is reported (the
 least disturbed run, as `timeit` advises). With `--threads 1` the clock is this process's CPU
 time, which other processes' load barely moves (wall-clock ratios swing ±20% on a busy
@@ -40,6 +40,7 @@ def build_pair(name: str, side: int, channels_last: bool) -> tuple[torch.nn.Modu
     torch.manual_seed(0)
     ours = zoo.create_model(name, image_size=side, **fixed)
     theirs = factory()
+    ours.load_state_dict(theirs.state_dict())  # same numbers in both (no init-dependent effects)
     if channels_last:
         ours, theirs = ours.to(memory_format=torch.channels_last), theirs.to(memory_format=torch.channels_last)
     return ours, theirs
