@@ -183,7 +183,8 @@ class GoogLeNet(nn.Module):
         # Module names follow torchvision's GoogLeNet so its state dict converts one to one.
         self.conv1 = ConvBlock(c.in_chans, _w(64, c), 7, act, bn, stride=int(c.stem_stride))  # N x 64 x 112 x 112
         self.maxpool1 = nn.MaxPool2d(3, 2, ceil_mode=True)                  # N x 64 x 56 x 56
-        # LRN with Caffe's constants (α already per channel, as torch expects).
+        # The paper gives no LRN constants; these are the BVLC Caffe reproduction's (n=5, α=1e-4,
+        # β=0.75, k=1). Caffe and torch both divide α by n, so they carry over unchanged.
         self.norm1 = nn.LocalResponseNorm(5, 1e-4, 0.75) if v["lrn"] else nn.Identity()
         self.conv2 = ConvBlock(_w(64, c), _w(64, c), 1, act, bn)              # N x 64 x 56 x 56
         self.conv3 = ConvBlock(_w(64, c), _w(192, c), 3, act, bn)             # N x 192 x 56 x 56
