@@ -30,7 +30,8 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 
     table = Table(box=None, header_style="bold")
     for col in ("tag", "size", "data", "metrics", "sha256"):
-        table.add_column(col, justify="right" if col == "size" else "left", overflow="fold")
+        table.add_column(col, justify="right" if col == "size" else "left", overflow="fold",
+                         no_wrap=col in ("tag", "size", "data"))
     for r in rows:
         size = f"{r['size'] / 1024:,.0f} KiB" if r["size"] is not None else "?"
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in r["metrics"].items()) or "—"
