@@ -92,6 +92,8 @@ def describe_validation_error(err: ValidationError, cls: type[BaseModel], what: 
             problems.append(f"unknown field '{field}' (allowed: {allowed})")
         elif e["type"] == "missing":
             problems.append(f"missing field '{field}'")
+        elif not e["loc"]:  # a check across fields: its message names the fields itself
+            problems.append(e["msg"].removeprefix("Value error, "))
         else:
             problems.append(f"{field}={e.get('input')!r}: {e['msg'][0].lower()}{e['msg'][1:]}")
     return f"invalid {what}: " + "; ".join(problems)

@@ -57,7 +57,7 @@ class AlexNetConfig(ImageClassifierConfig):
     def _fits(self) -> AlexNetConfig:
         if isinstance(self.stem_stride, int) and feature_side(self.image_size, self.stem_stride) < 1:
             raise ValueError(f"image_size={self.image_size} with stem_stride={self.stem_stride} leaves no feature map "
-                             f"after the three pools; use stem_stride=1 (or auto)")
+                             f"after the three pools; " + ("use a larger image_size" if self.stem_stride == 1 else "use stem_stride=1 (or auto)"))
         if self.groups == 2 and self.variant == "paper" and any(round(ch * self.width) % 2 for ch in VARIANTS["paper"]["channels"]):
             raise ValueError(f"groups=2 needs an even channel count in every conv; width={self.width} gives odd ones")
         if self.groups == 2 and self.variant == "torchvision":

@@ -75,7 +75,7 @@ class GoogLeNetConfig(ImageClassifierConfig):
     def _fits(self) -> GoogLeNetConfig:
         if isinstance(self.stem_stride, int) and feature_side(self.image_size, self.stem_stride, self.variant) < 1:
             raise ValueError(f"image_size={self.image_size} with stem_stride={self.stem_stride} leaves no feature map "
-                             f"before the classifier; use stem_stride=1 (or auto)")
+                             f"before the classifier; " + ("use a larger image_size" if self.stem_stride == 1 else "use stem_stride=1 (or auto)"))
         stride = int(self.stem_stride)
         if self.aux_logits and self.aux_pool == "window" and not _window_fits(self.image_size, stride):
             raise ValueError(f"image_size={self.image_size} gives a {aux_side(self.image_size, stride)}-wide map at "

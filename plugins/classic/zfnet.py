@@ -48,7 +48,7 @@ class ZFNetConfig(ImageClassifierConfig):
     def _fits(self) -> ZFNetConfig:
         if isinstance(self.stride, int) and feature_side(self.image_size, self.stride) < 1:
             raise ValueError(f"image_size={self.image_size} with stride={self.stride} leaves no feature map "
-                             f"after the three pools; use stride=1 (or auto)")
+                             f"after the three pools; " + ("use a larger image_size" if self.stride == 1 else "use stride=1 (or auto)"))
         return self
 
 
