@@ -115,13 +115,15 @@ def _fit_to_data(spec: Any, model_doc: dict[str, Any], data: Any, notes: list[st
     default is more than twice the data's side (VGG's 224 against MNIST's 28: upsampling 8x
     would cost 60x the compute and add nothing): it becomes 32 (small images are padded to 32,
     as LeNet-5 does) or the data's side if larger. A model that cannot take the smaller input
-    keeps its default size.
+    keeps its default size. Image folders are left alone (their shape depends on the files).
     """
     from zoo.api import config_for
     from zoo.config import ConfigError
     from zoo.data.catalog import dataset_info
 
     info = dataset_info(data.name)
+    if not info.image_size:  # an image folder: its shape and classes are known only from its files
+        return config_for(spec, model_doc)
     default = config_for(spec).model_dump()
     fitted = dict(model_doc)
     for field, value in (("num_classes", info.num_classes), ("in_chans", info.in_chans)):
