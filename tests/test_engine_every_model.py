@@ -2,8 +2,8 @@
 
 Every model, except that the eleven VGG variants (one class, one head, differing only in
 their conv table) are represented by the family's default member: building and stepping
-each of them costs more than a minute of CI on two cores, and the zoo.testing contract
-builds and round-trips every one of them already.
+all eleven took about 90 s of CI on two loaded cores, and the zoo.testing contract builds
+and round-trips every one of them already.
 """
 
 from __future__ import annotations
