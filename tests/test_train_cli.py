@@ -225,3 +225,17 @@ def test_corrupt_data_files_are_one_line_exit_2_and_no_run_dir(home, tmp_path, c
     assert r.code == 2 and r.err.startswith("error: mnist (train) files in") and "corrupt" in r.err
     assert len(r.err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_with_more_epochs_replans_the_schedule_and_trains_on(home, reference, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    r = run_zoo(capsys, "train", "--resume", str(run), "--epochs", "3")
+    assert r.code == 0, r.err
+    recs = records(run)
+    assert [r["epoch"] for r in recs if r["kind"] == "epoch"] == [0, 1, 2]
+    new_steps = [r for r in recs if r["kind"] == "step" and r["step"] > 32]
+    assert len(new_steps) == 16 and all(r["lr"] > 0 for r in new_steps[:-1])  # cosine over 3 epochs, not stuck at 2's end
+    assert [r["step"] for r in recs if r["kind"] == "step"][:32] == list(range(1, 33))  # history kept
+    assert "epochs: 3" in (run / "config.yaml").read_text()

@@ -112,11 +112,11 @@ def _resumed(path: Path, name: Optional[str], data: Optional[str], config_file: 
         raise RunDirError(f"{path} has no checkpoint to resume from ({CHECKPOINT} is missing)")
     from zoo.config import load_config_file
 
-    file_doc = load_config_file(config_file) if config_file else saved.model_dump(mode="json")
-    if config_file:
-        file_doc = {**file_doc, "model": {"config": {**saved.model.config, **file_doc.get("model", {}).get("config", {})}}}
-    asked = compose(saved.model.name, file_doc, {**saved.train.model_dump(), **{k: v for k, v in flags.items() if v is not None}},
-                    sets, data_name=data)
+    if config_file:  # the file must describe the saved run (only epochs may differ)
+        asked = compose(saved.model.name, load_config_file(config_file), flags, sets, data_name=data)
+    else:
+        asked = compose(saved.model.name, saved.model_dump(mode="json"),
+                        {**saved.train.model_dump(), **{k: v for k, v in flags.items() if v is not None}}, sets, data_name=data)
     changed = [d for d in differences(saved, asked) if not d.startswith("train.epochs ")]
     if changed:
         raise RunDirError(f"the config disagrees with the checkpoint in {path}: {'; '.join(changed)} "

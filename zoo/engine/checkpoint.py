@@ -118,8 +118,14 @@ def restore(tensors: dict[str, torch.Tensor], doc: dict[str, Any], model: nn.Mod
     for name, opt in optimizers.items():
         load_optimizer(name, opt, tensors, doc["optimizers"][name])
     for name, sched in schedulers.items():
-        if sched is not None:
-            sched.load_state_dict(doc["schedulers"][name])
+        if sched is None:
+            continue
+        saved = doc["schedulers"][name]
+        if saved.get("t_initial") == getattr(sched, "t_initial", None):
+            sched.load_state_dict(saved)
+        # else: the run was extended (--epochs), so the schedule is the new config's, re-planned
+        # over the longer run; timm schedules are functions of the update count, so this sets the lr.
+        sched.step_update(doc["state"]["step"])
     restore_rng(tensors)
     return doc["state"]
 
