@@ -26,13 +26,21 @@ ZOO = [sys.executable, "-m", "zoo", "list"]
 TIMM = [sys.executable, "-c", "import timm; timm.list_models()"]
 
 
-def median_seconds(cmd: list[str], runs: int, env: dict | None = None) -> float:
-    times = []
+def run_seconds(cmd: list[str], env: dict | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - start
+
+
+def interleaved_medians(cases: dict[str, tuple[list[str], dict | None]], runs: int) -> dict[str, float]:
+    """Median seconds per case; one run of every case per round, so load drift hits all alike."""
+    for cmd, env in cases.values():
+        run_seconds(cmd, env)  # warm the page cache and the manifest cache
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, (cmd, env) in cases.items():
+            times[name].append(run_seconds(cmd, env))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def make_plugins(root: Path, n_plugins: int, models_each: int = 20) -> None:
@@ -55,26 +63,24 @@ def make_plugins(root: Path, n_plugins: int, models_each: int = 20) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args()
 
-    zoo_s = median_seconds(ZOO, args.runs)
-    timm_s = median_seconds(TIMM, args.runs)
-    print(f"cold `zoo list`: {zoo_s * 1000:.0f} ms; `import timm; timm.list_models()`: {timm_s * 1000:.0f} ms; "
-          f"zoo is {timm_s / zoo_s:.1f}x faster (medians of {args.runs})")
+    with tempfile.TemporaryDirectory() as tmp:
+        cases: dict[str, tuple[list[str], dict | None]] = {"zoo": (ZOO, None), "timm": (TIMM, None)}
+        for n in (25, 50, 100):
+            site = Path(tmp) / str(n)
+            make_plugins(site, n)
+            cases[f"{n}"] = (ZOO, {**os.environ, "PYTHONPATH": str(site)})
+        t = interleaved_medians(cases, args.runs)
 
-    base = median_seconds(ZOO, args.runs)
-    print(f"built-ins only: {base * 1000:.0f} ms")
-    rows = []
+    print(f"cold `zoo list`: {t['zoo'] * 1000:.0f} ms; `import timm; timm.list_models()`: {t['timm'] * 1000:.0f} ms; "
+          f"zoo is {t['timm'] / t['zoo']:.1f}x faster (medians of {args.runs}, interleaved)")
     for n in (25, 50, 100):
-        with tempfile.TemporaryDirectory() as tmp:
-            make_plugins(Path(tmp), n)
-            env = {**os.environ, "PYTHONPATH": tmp}
-            t = median_seconds(ZOO, args.runs, env)
-        rows.append((n * 20, t))
-        print(f"{n:3d} plugins x 20 models ({n * 20:4d} models): {t * 1000:.0f} ms = {t / base:.2f}x built-ins only")
-    (m1, t1), (m2, t2), (m3, t3) = rows
-    slope_a, slope_b = (t2 - t1) / (m2 - m1), (t3 - t2) / (m3 - m2)
+        print(f"{n:3d} plugins x 20 models ({n * 20:4d} models): {t[str(n)] * 1000:.0f} ms = "
+              f"{t[str(n)] / t['zoo']:.2f}x built-ins only ({len(__import__('zoo').list_models())} models)")
+    slope_a = (t["50"] - t["25"]) / 500
+    slope_b = (t["100"] - t["50"]) / 1000
     print(f"marginal cost per model: {slope_a * 1e6:.0f} us (500->1000), {slope_b * 1e6:.0f} us (1000->2000)")
 
 
