@@ -95,3 +95,29 @@ def test_builtin_manifest_and_code_agree_both_ways():
     unregistered = {f"{m}:{q}" for m, q in defined} - {f"{m}:{q}" for m, q in referenced}
     assert not unregistered, f"config classes with no manifest entry: {sorted(unregistered)}"
     assert referenced <= defined
+
+
+def test_edited_manifest_is_read_again_despite_the_parse_cache(plugins, tmp_path, monkeypatch):
+    import yaml
+
+    from zoo.registry import refresh
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    path = plugins.install("edit-plugin", "editpkg", manifest("edit", model_entry("editnet", "editpkg")))
+    assert zoo.model_info("editnet").summary == "editnet for tests."
+    data = yaml.safe_load(path.read_text())
+    data["models"][0]["summary"] = "edited, and longer than before"
+    path.write_text(yaml.safe_dump(data))
+    refresh()
+    assert zoo.model_info("editnet").summary == "edited, and longer than before"
+
+
+def test_corrupt_parse_cache_is_ignored(tmp_path, monkeypatch):
+    from zoo.registry import refresh
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    refresh()
+    (cache,) = (tmp_path / "cache").glob("manifests-*.json")
+    cache.write_text("{not json")
+    assert "lenet5" in refresh().by_name
+    refresh()

@@ -7,7 +7,6 @@ the code named by `config` and `builder` is imported when a model is built.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,7 +15,7 @@ TASKS = ("classification", "autoencoding", "variational", "adversarial", "text-t
 Task = Literal["classification", "autoencoding", "variational", "adversarial", "text-to-image"]
 
 _NAME = r"^[a-z][a-z0-9_]*$"
-_CODE_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_CODE_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"  # 'module:attr'; checked in Rust, no Python per entry
 
 
 class _Strict(BaseModel):
@@ -53,17 +52,11 @@ class ModelEntry(_Strict):
     paper: str = Field("", description="The paper it follows: authors, year, title.")
     input_size: int = Field(description="Default input height and width.", ge=1)
     in_chans: int = Field(description="Default input channels.", ge=1)
-    config: str = Field(description="Config class as 'module:Class' (imported lazily).")
-    builder: str = Field(description="Callable taking the config and returning the nn.Module, as 'module:attr'.")
+    config: str = Field(description="Config class as 'module:Class' (imported lazily).", pattern=_CODE_REF)
+    builder: str = Field(description="Callable taking the config and returning the nn.Module, as 'module:attr'.",
+                         pattern=_CODE_REF)
     defaults: dict[str, object] = Field(default_factory=dict, description="Config values that make this variant.")
     pretrained: tuple[PretrainedTag, ...] = Field((), description="Pretrained weights tags.")
-
-    @field_validator("config", "builder")
-    @classmethod
-    def _code_ref(cls, v: str) -> str:
-        if not _CODE_REF.match(v):
-            raise ValueError(f"must be 'module:attr', got {v!r}")
-        return v
 
     @field_validator("pretrained")
     @classmethod
