@@ -13,7 +13,8 @@ import socket
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.client import HTTPException
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def _stream(url, out, algorithm, timeout, progress, label) -> tuple[str, int, in
     h = hashlib.new(algorithm)
     received = 0
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
+    with _network_errors(url, timeout):
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
@@ -94,15 +95,22 @@ def _stream(url, out, algorithm, timeout, progress, label) -> tuple[str, int, in
                 received += len(block)
                 if progress:
                     progress(label, received, total)
+    return h.hexdigest(), received, total
+
+
+@contextmanager
+def _network_errors(url: str, timeout: float, broken: str = "connection to {url} failed") -> Iterator[None]:
+    """Turn urllib's and the socket's exceptions into one-line DataErrors naming `url`."""
+    try:
+        yield
     except urllib.error.HTTPError as err:
         raise DataError(f"{url}: HTTP {err.code} {err.reason}") from None
     except urllib.error.URLError as err:
         raise DataError(f"could not reach {url}: {_reason(err.reason)}") from None
     except (socket.timeout, TimeoutError):
         raise DataError(f"{url} did not answer within {timeout:g} s") from None
-    except (ConnectionError, HTTPException) as err:
-        raise DataError(f"connection to {url} failed: {err}") from None
-    return h.hexdigest(), received, total
+    except (ConnectionError, HTTPException, ValueError) as err:
+        raise DataError(f"{broken.format(url=url)}: {err}") from None
 
 
 def _reason(reason: object) -> str:
@@ -116,14 +124,6 @@ def fetch_json(url: str, *, timeout: float = 10.0, accept: str = "application/js
     import json
 
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": accept})
-    try:
+    with _network_errors(url, timeout, broken="bad answer from {url}"):
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        raise DataError(f"{url}: HTTP {err.code} {err.reason}") from None
-    except urllib.error.URLError as err:
-        raise DataError(f"could not reach {url}: {_reason(err.reason)}") from None
-    except (socket.timeout, TimeoutError):
-        raise DataError(f"{url} did not answer within {timeout:g} s") from None
-    except (ConnectionError, HTTPException, ValueError) as err:
-        raise DataError(f"bad answer from {url}: {err}") from None
