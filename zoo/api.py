@@ -44,9 +44,19 @@ def list_models(
 
     With `pretrained=True` the names carry their tags (`lenet5.mnist`), as in timm.
     """
+    return [name for name, _ in matching_models(pattern, task, family, pretrained)]
+
+
+def matching_models(
+    pattern: str | Iterable[str] | None = None,
+    task: str | None = None,
+    family: str | None = None,
+    pretrained: bool = False,
+) -> list[tuple[str, ModelSpec]]:
+    """(name, spec) for every model `list_models` lists, in the same order."""
     reg = get_registry()
     patterns = [pattern] if isinstance(pattern, str) else list(pattern or [])
-    names = []
+    found = []
     for spec in reg.visible():
         shown = reg.display_name(spec)
         if task and spec.entry.task != task:
@@ -56,10 +66,10 @@ def list_models(
         if patterns and not any(fnmatch.fnmatchcase(shown, p) or fnmatch.fnmatchcase(spec.qualified_name, p) for p in patterns):
             continue
         if pretrained:
-            names.extend(f"{shown}.{t.tag}" for t in spec.entry.pretrained)
+            found.extend((f"{shown}.{t.tag}", spec) for t in spec.entry.pretrained)
         else:
-            names.append(shown)
-    return sorted(names, key=natural_key)
+            found.append((shown, spec))
+    return sorted(found, key=lambda item: natural_key(item[0]))
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,17 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the models of every installed plugin (reads manifests only; imports no torch)."""
-    from zoo.api import list_models, resolve
+    from zoo.api import matching_models
     from zoo.manifest import TASKS
     from zoo.registry import get_registry
 
     if task is not None and task not in TASKS:
         raise ZooError(f"unknown task '{task}'; allowed: {', '.join(TASKS)}")
-    names = list_models(patterns, task=task, family=family, pretrained=pretrained)
+    found = matching_models(patterns, task=task, family=family, pretrained=pretrained)
     warn_registry_problems()
     reg = get_registry()
     rows = []
-    for name in names:
-        spec, _ = resolve(name)
+    for name, spec in found:
         e = spec.entry
         rows.append({"name": name, "task": e.task, "family": e.family, "plugin": spec.plugin.name,
                      "pretrained": [t.tag for t in e.pretrained], "summary": e.summary})
