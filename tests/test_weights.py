@@ -213,7 +213,7 @@ def test_pretrained_tag_pointing_at_another_models_bundle_is_refused(wt):
 
 def test_unknown_tag_names_the_available_ones(wt):
     wt.add_tag(zoo.create_model("tiny"), "demo")
-    with pytest.raises(zoo.ZooError, match="no pretrained tag 'tiny.imagenet'; wt:tiny has: tiny.demo"):
+    with pytest.raises(zoo.ZooError, match="no pretrained tag 'imagenet' for tiny; it has: tiny.demo"):
         zoo.load("tiny.imagenet")
     with pytest.raises(zoo.ZooError, match="wt:tied has no pretrained weights"):
         zoo.load("tied")

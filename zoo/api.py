@@ -1,37 +1,25 @@
 """The Python API behind `zoo.list_models`, `zoo.model_info`, `zoo.get_config`, `zoo.create_model`.
 
-Listing and info read manifests only; configs import the plugin's module; building imports
-torch through the plugin.
+A thin facade: names are understood by `zoo.names`, models built by `zoo.building`, weights
+loaded by `zoo.weights`. Listing and info read manifests only; configs import the plugin's
+module; building imports torch through the plugin.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from zoo.config import ModelConfig, validate_config
-from zoo.errors import PluginError
+from zoo.building import build, config_class, config_for
+from zoo.config import ModelConfig
 from zoo.manifest import PretrainedTag
+from zoo.names import natural_key, resolve, split_tag
 from zoo.registry import ModelSpec, get_registry
 
-
-def natural_key(text: str) -> list[Any]:
-    """Sort 'vgg11' before 'vgg13' before 'vgg16' (digits compare as numbers)."""
-    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", text)]
-
-
-def split_tag(name: str) -> tuple[str, str | None]:
-    """'lenet5.mnist' -> ('lenet5', 'mnist'); 'lenet5' -> ('lenet5', None)."""
-    base, sep, tag = name.partition(".")
-    return base, (tag if sep else None)
-
-
-def resolve(name: str) -> tuple[ModelSpec, str | None]:
-    """Model spec for a model, family or `plugin:model` name (a `.tag` suffix is ignored)."""
-    return get_registry().resolve(split_tag(name)[0])
+__all__ = ["ModelInfo", "build", "config_class", "config_for", "create_model", "get_config", "list_models",
+           "matching_models", "model_info", "natural_key", "resolve", "split_tag"]
 
 
 def list_models(
@@ -106,22 +94,10 @@ def model_info(name: str) -> ModelInfo:
     )
 
 
-def config_class(spec: ModelSpec) -> type[ModelConfig]:
-    cls = spec.config_class()
-    if not (isinstance(cls, type) and issubclass(cls, ModelConfig)):
-        raise PluginError(f"plugin '{spec.plugin.name}' ({spec.name}): {spec.entry.config} is not a zoo.config.ModelConfig")
-    return cls
-
-
 def get_config(name: str, **overrides: Any) -> ModelConfig:
     """The validated config of a model: the family's defaults, the variant's, then `overrides`."""
     spec, _ = resolve(name)
     return config_for(spec, overrides)
-
-
-def config_for(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> ModelConfig:
-    cls = config_class(spec)
-    return validate_config(cls, {**spec.entry.defaults, **(overrides or {})}, f"config for {spec.name}")
 
 
 def create_model(name: str, config: ModelConfig | None = None, *, pretrained: bool = False,
@@ -143,15 +119,3 @@ def create_model(name: str, config: ModelConfig | None = None, *, pretrained: bo
     else:
         config = config_for(spec, overrides)
     return build(spec, config)
-
-
-def build(spec: ModelSpec, config: ModelConfig) -> Any:
-    import torch.nn as nn
-
-    builder = spec.builder()
-    model = builder(config)
-    if not isinstance(model, nn.Module):
-        raise PluginError(f"plugin '{spec.plugin.name}' ({spec.name}): builder returned {type(model).__name__}, not an nn.Module")
-    model.zoo_name = spec.qualified_name
-    model.zoo_config = config
-    return model

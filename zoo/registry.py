@@ -6,7 +6,8 @@ located without being imported, so listing costs one YAML read per plugin and im
 model code (and no torch).
 
 Name resolution, in order: `plugin:model` (always exact), a model name, a family name
-(its declared default member). When two plugins claim one model name, the built-in plugin
+(its declared default member). Names compare as pip compares package names: case-blind, with
+`-` and `_` alike (`canonical`). When two plugins claim one model name, the built-in plugin
 wins, then the plugin whose name sorts first; the others stay reachable as `plugin:model`
 and a warning names the collision.
 """
@@ -80,6 +81,16 @@ class ModelSpec:
         return import_ref(self.entry.builder, self)
 
 
+def canonical(name: str) -> str:
+    """pip's name normalisation, on models, families, plugins and tags: 'WGAN-GP' -> 'wgan_gp'."""
+    return re.sub(r"[-_]+", "_", name).lower()
+
+
+def _canonical_qualified(name: str) -> str:
+    plugin, _, model = name.partition(":")
+    return f"{canonical(plugin)}:{canonical(model)}"
+
+
 @dataclass
 class Registry:
     plugins: list[PluginRecord] = field(default_factory=list)
@@ -87,18 +98,24 @@ class Registry:
     by_name: dict[str, ModelSpec] = field(default_factory=dict)
     families: dict[str, tuple[FamilyEntry, PluginRecord]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # The same maps keyed by canonical names, for what users type.
+    _qualified_key: dict[str, ModelSpec] = field(default_factory=dict)
+    _name_key: dict[str, ModelSpec] = field(default_factory=dict)
+    _family_key: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, name: str) -> tuple[ModelSpec, str | None]:
         """Return (spec, note); the note says when a family name picked its default member."""
         if ":" in name:
-            spec = self.qualified.get(name)
+            spec = self.qualified.get(name) or self._qualified_key.get(_canonical_qualified(name))
             if spec is None:
                 raise UnknownModelError(self._unknown_message(name))
             return spec, None
-        if name in self.by_name:
-            return self.by_name[name], None
-        if name in self.families:
-            fam, plugin = self.families[name]
+        spec = self.by_name.get(name) or self._name_key.get(canonical(name))
+        if spec is not None:
+            return spec, None
+        family = self._family_key.get(canonical(name))
+        if family is not None:
+            fam, plugin = self.families[family]
             spec = self.qualified[f"{plugin.name}:{fam.default}"]
             return spec, f"'{name}' is a family; using its default member '{fam.default}'"
         raise UnknownModelError(self._unknown_message(name))
@@ -126,8 +143,9 @@ def _close_names(name: str, candidates: list[str]) -> list[str]:
         digits = re.findall(r"\d+", text)
         return int(digits[-1]) if digits else None
 
-    scored = [(difflib.SequenceMatcher(None, name, c).ratio(), c) for c in candidates]
-    target = number(name)
+    key = canonical(name)
+    scored = [(difflib.SequenceMatcher(None, key, canonical(c)).ratio(), c) for c in candidates]
+    target = number(key)
 
     def rank(item: tuple[float, str]) -> tuple:
         ratio, cand = item
@@ -334,7 +352,7 @@ def discover() -> Registry:
 
 def _add_plugin(reg: Registry, plugin: PluginRecord) -> None:
     assert plugin.manifest is not None
-    if any(p.ok and p.name == plugin.name for p in reg.plugins):
+    if any(p.ok and canonical(p.name) == canonical(plugin.name) for p in reg.plugins):
         reg.plugins.append(PluginRecord(plugin.name, plugin.source, plugin.manifest_path,
                                         error=f"plugin name '{plugin.name}' is already taken", builtin=plugin.builtin))
         reg.warnings.append(f"plugin '{plugin.name}' ({plugin.source}) skipped: another plugin has that name")
@@ -347,9 +365,11 @@ def _add_plugin(reg: Registry, plugin: PluginRecord) -> None:
     for entry in plugin.manifest.models:
         spec = ModelSpec(entry, plugin)
         reg.qualified[spec.qualified_name] = spec
+        reg._qualified_key[_canonical_qualified(spec.qualified_name)] = spec
         holder = reg.by_name.get(entry.name)
         if holder is None:
             reg.by_name[entry.name] = spec
+            reg._name_key[canonical(entry.name)] = spec
         else:
             reg.warnings.append(
                 f"model '{entry.name}' is provided by plugins '{holder.plugin.name}' and '{plugin.name}'; "
@@ -357,6 +377,7 @@ def _add_plugin(reg: Registry, plugin: PluginRecord) -> None:
             )
     for fam in plugin.manifest.families:
         reg.families.setdefault(fam.name, (fam, plugin))
+        reg._family_key.setdefault(canonical(fam.name), fam.name)
 
 
 _REGISTRY: Registry | None = None

@@ -36,32 +36,74 @@ def _register_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import click
+    args = list(sys.argv[1:] if argv is None else argv)
+    sys.exit(run(args))
 
+
+def run(args: list[str]) -> int:
+    """Run one command line; return its exit code (0 done, 2 user error, 1 bug, 130 interrupted)."""
+    from zoo.cli import usage
     from zoo.errors import ZooError
 
-    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    _register_commands()
     try:
+        _register_commands()
         code = app(args=args, prog_name="zoo", standalone_mode=False)
-    except click.ClickException as err:
-        err.show()
-        code = err.exit_code
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        code = 130
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        code = 130
     except ZooError as err:
         if debug:
             raise
-        err_console.print(f"error: {err}", markup=False, highlight=False)
+        _error(str(err))
         code = err.exit_code
-    except Exception as err:
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        code = 130
+    except OSError as err:  # a path the user named: missing, a directory, unreadable, too long, disk full
         if debug:
             raise
-        err_console.print(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", markup=False, highlight=False)
+        _error(_os_error(err))
+        code = 2
+    except Exception as err:
+        if usage.is_no_args_help(err):
+            typer_echo(err.format_message())
+            return 0
+        if usage.is_usage_error(err):
+            if debug:
+                raise
+            _error(usage.describe(err, args, _root_command()))
+            return 2
+        if type(err).__name__ == "Abort":
+            err_console.print("aborted")
+            return 130
+        if usage.is_click_exception(err):
+            _error(usage.describe(err, args, _root_command()))
+            return 2
+        if debug:
+            raise
+        _error(f"{type(err).__name__}: {err} (an internal error: please report it; run with --debug for the traceback)")
         code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
+
+
+def _root_command() -> object:
+    import typer
+
+    return typer.main.get_command(app)
+
+
+def _error(text: str) -> None:
+    line = " ".join(text.split())
+    err_console.print(f"error: {line if len(line) <= 2000 else line[:2000] + '…'}", markup=False, highlight=False)
+
+
+def _os_error(err: OSError) -> str:
+    what = err.strerror or type(err).__name__
+    name = str(err.filename) if err.filename is not None else ""
+    if len(name) > 120:
+        name = name[:80] + "…" + name[-20:]
+    return f"{name}: {what}" if name else f"{what}: {err}"
+
+
+def typer_echo(text: str) -> None:
+    import typer
+
+    typer.echo(text)

@@ -109,7 +109,7 @@ def _write_bundle(target: Path, doc: BundleConfig, write_weights: Any, overwrite
 
 def _bundle_doc(qualified: str, config: Any, card: dict[str, Any]) -> BundleConfig:
     import zoo
-    from zoo.api import resolve
+    from zoo.names import resolve
 
     spec, _ = resolve(qualified)
     cfg = config_dict(config)
@@ -172,7 +172,7 @@ def _metadata(qualified: str, config: dict[str, Any], aliases: dict[str, str]) -
 
 
 def _write_card(directory: Path, doc: BundleConfig) -> None:
-    from zoo.api import resolve
+    from zoo.names import resolve
 
     spec, _ = resolve(doc.qualified_name)
     weights = directory / WEIGHTS_FILE
@@ -310,7 +310,7 @@ def load(name: str, *, strict: bool = True, adapt_head: bool = False, **override
 
 
 def _build_and_load(weights: Weights, *, strict: bool, adapt_head: bool, overrides: dict[str, Any]) -> nn.Module:
-    from zoo.api import build, config_for
+    from zoo.building import build, config_for
 
     if weights.model is None or weights.config is None:
         raise WeightsError(f"{weights.source}: carries no zoo model name and config, so the model cannot be "
@@ -323,7 +323,7 @@ def _build_and_load(weights: Weights, *, strict: bool, adapt_head: bool, overrid
 
 
 def _spec_for(weights: Weights) -> Any:
-    from zoo.api import resolve
+    from zoo.names import resolve
 
     try:
         return resolve(weights.model)[0]
@@ -366,7 +366,7 @@ def check(source: str | Path, *, expect: str | None = None, adapt_head: bool = F
     `expect` names the model the weights must belong to. Returns the rebuilt model, or None for
     a .safetensors file that carries no zoo model name and config (its tensors are still checked).
     """
-    from zoo.api import resolve
+    from zoo.names import resolve
     from zoo.weights.fit import nonfinite
 
     weights = read_weights(source)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from zoo.errors import UnknownModelError
 from zoo.manifest import PretrainedTag
+from zoo.names import natural_key, resolve_tagged
 from zoo.registry import ModelSpec, get_registry
 from zoo.weights import WEIGHTS_FILE, WeightsError
 from zoo.weights.safefile import sha256_file
@@ -35,26 +36,17 @@ class TagRef:
 
 
 def find_tag(name: str) -> TagRef:
-    """'lenet5.mnist' (or 'plugin:lenet5.mnist') -> TagRef; a bare model name picks its first tag."""
-    from zoo.api import resolve, split_tag
-
-    base, tag = split_tag(name)
-    spec, _ = resolve(base)
-    tags = spec.entry.pretrained
+    """'lenet5.mnist' (or 'plugin:lenet5.mnist', 'LeNet5.MNIST') -> TagRef; a bare model name picks its first tag."""
+    found = resolve_tagged(name)
+    if found.tag is not None:
+        return TagRef(found.spec, found.tag)
+    tags = found.spec.entry.pretrained
     if not tags:
-        raise UnknownModelError(f"{spec.qualified_name} has no pretrained weights (see `zoo weights list`)")
-    if tag is None:
-        return TagRef(spec, tags[0])
-    for t in tags:
-        if t.tag == tag:
-            return TagRef(spec, t)
-    known = ", ".join(f"{base}.{t.tag}" for t in tags)
-    raise UnknownModelError(f"no pretrained tag '{name}'; {spec.qualified_name} has: {known}")
+        raise UnknownModelError(f"{found.spec.qualified_name} has no pretrained weights (see `zoo weights list`)")
+    return TagRef(found.spec, tags[0])
 
 
 def all_tags() -> list[TagRef]:
-    from zoo.api import natural_key
-
     reg = get_registry()
     refs = [TagRef(spec, t) for spec in reg.visible() for t in spec.entry.pretrained]
     return sorted(refs, key=lambda r: natural_key(r.name))
