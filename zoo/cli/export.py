@@ -12,8 +12,8 @@ from zoo.cli.app import app, console, note
 
 @app.command("export")
 def export_cmd(
-    name: Annotated[str, typer.Argument(help="Model the weights belong to (or plugin:model).")],
-    weights: Annotated[str, typer.Option("--weights", help="Bundle directory, .safetensors file, tag (lenet5.mnist) or hf:// URL.")],
+    name: Annotated[str, typer.Argument(help="Pretrained tag (lenet5.mnist), or the model --weights belong to.")],
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Bundle directory, .safetensors file, tag (lenet5.mnist) or hf:// URL.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="safetensors, onnx or torchscript.")] = "onnx",
     out: Annotated[Optional[Path], typer.Option("--out", help="Output file (default: NAME + the format's extension).")] = None,
     sets: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field: key=value (repeatable).")] = None,
@@ -23,7 +23,9 @@ def export_cmd(
     """Export a model with its weights; ONNX and TorchScript are checked against PyTorch (1e-4, dynamic batch)."""
     from zoo.config import apply_overrides
     from zoo.export import FORMATS, ExportError
+    from zoo.weights.tags import pick_weights
 
+    weights, expect = pick_weights(name, weights)
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
     target = out or Path(name.replace(":", "_").replace(".", "_") + FORMATS[fmt])
@@ -33,7 +35,7 @@ def export_cmd(
     from zoo.export import export
     from zoo.weights.bundle import check
 
-    model = check(weights, expect=name, adapt_head=adapt_head, **apply_overrides({}, sets or []))
+    model = check(weights, expect=expect, adapt_head=adapt_head, **apply_overrides({}, sets or []))
     if model is None:
         raise ExportError(f"{weights}: carries no zoo model name and config; export a bundle instead")
     result = export(model, fmt, target, overwrite=overwrite)

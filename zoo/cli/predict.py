@@ -10,15 +10,16 @@ from zoo.cli.app import app, console, print_json
 
 @app.command("predict")
 def predict_cmd(
-    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).")],
-    weights: Annotated[str, typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, or tag.")] = ...,
+    args: Annotated[list[str], typer.Argument(help="[MODEL.TAG] IMAGE...: a pretrained tag (lenet5.mnist) unless --weights is given, then image files.", metavar="[MODEL] IMAGES...")],
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, tag or hf:// URL.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Model name (checked against the weights).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Labels shown per image.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Classify image files: the top-k labels with their probabilities."""
+    """Classify image files: the top-k labels with their probabilities (`zoo predict lenet5.mnist digit.png`)."""
     from zoo.engine.inference import load_trained
 
+    model, images = _model_and_images(args, weights, model)
     loaded = load_trained(weights, model)
     task = loaded.task
     if not hasattr(task, "predict"):
@@ -40,6 +41,27 @@ def predict_cmd(
     for r in results:
         best = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top"])
         console.print(f"{r['image']}: {best}", markup=False, highlight=False)
+
+
+def _model_and_images(args: list[str], weights: Optional[str], model: Optional[str]) -> tuple[Optional[str], list[Path]]:
+    """Without --weights the first argument names the model (and its tag); with it, a first argument
+    that is no file but a model name is the model to check the weights against."""
+    from zoo.errors import ZooError, UnknownModelError
+    from zoo.names import resolve
+
+    first, rest = args[0], args[1:]
+    if weights is None and model is None:
+        if not rest:
+            raise ZooError("zoo predict needs a model with a pretrained tag and image files: zoo predict lenet5.mnist IMAGE...")
+        return first, [Path(a) for a in rest]
+    if model is None and rest and not Path(first).exists():
+        try:
+            resolve(first)
+        except UnknownModelError:
+            pass
+        else:
+            return first, [Path(a) for a in rest]
+    return model, [Path(a) for a in args]
 
 
 def read_images(paths: list[Path], in_chans: int) -> list:

@@ -10,8 +10,8 @@ from zoo.cli.app import app, console
 
 @app.command("sample")
 def sample_cmd(
-    name: Annotated[Optional[str], typer.Argument(help="Model name (checked against the weights; optional).")] = None,
-    weights: Annotated[str, typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, or tag.")] = ...,
+    name: Annotated[Optional[str], typer.Argument(help="Pretrained tag (dcgan.mnist), or the model --weights belong to.")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, tag or hf:// URL.")] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=1024, help="Number of samples in the grid.")] = 64,
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("samples.png"),
     data: Annotated[Optional[str], typer.Option("--data", help="Dataset to draw examples from, for tasks that need one.")] = None,

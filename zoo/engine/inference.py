@@ -1,7 +1,8 @@
 """A trained model and its task, for `zoo eval`, `zoo predict` and `zoo sample`.
 
-`--weights` may name a bundle directory, a run directory (its `bundle/`, else its
-`last.safetensors`), a zoo .safetensors file, or a pretrained tag (`lenet5.mnist`).
+The weights come from the model name's pretrained tag (`zoo sample lenet5.mnist`) or from
+`--weights`: a bundle directory, a run directory (its `bundle/`, else its `last.safetensors`),
+a zoo .safetensors file, a pretrained tag or an `hf://` reference.
 Preprocessing follows what the weights were trained with: a run's data config, else the
 bundle's recorded mean/std.
 """
@@ -40,16 +41,21 @@ def weights_source(weights: str) -> tuple[str, dict[str, Any] | None]:
     return weights, None
 
 
-def load_trained(weights: str, model_name: str | None = None, data: str | None = None,
+def load_trained(weights: str | None, model_name: str | None = None, data: str | None = None,
                  device: str = "auto") -> Loaded:
-    """The model from `weights` (checked against `model_name` if given) with its task, in eval mode."""
-    from zoo.api import resolve
+    """The model from `weights`, or from the tag in `model_name` (`lenet5.mnist`), with its task, in eval mode.
+
+    A `model_name` given with `weights` must be the model the weights belong to.
+    """
     from zoo.data import DataConfig
     from zoo.engine.config import ModelSection, RunConfig
     from zoo.engine.distributed import Dist, pick_device
+    from zoo.names import resolve
     from zoo.tasks import task_class
     from zoo.weights.bundle import from_pretrained
+    from zoo.weights.tags import pick_weights
 
+    weights, model_name = pick_weights(model_name, weights)
     source, run_data = weights_source(weights)
     model = from_pretrained(source)
     spec, _ = resolve(model.zoo_name)

@@ -75,3 +75,23 @@ def locate(ref: TagRef) -> Path:
         directory = fetch_bundle(ref.location)
     verify_bundle_bytes(ref, directory)
     return directory
+
+
+def pick_weights(name: str | None, weights: str | None) -> tuple[str, str | None]:
+    """What a command reads its weights from: `--weights`, else the pretrained tag in the name.
+
+    Returns (weights source, model name the weights must belong to). `zoo sample lenet5.mnist`
+    gives ('lenet5.mnist', 'lenet5.mnist'); `zoo sample lenet5 --weights DIR` gives (DIR, 'lenet5').
+    """
+    if weights is not None:
+        if name is not None and resolve_tagged(name).tag is not None:
+            raise WeightsError(f"'{name}' names pretrained weights and --weights gives {weights}: use one of them")
+        return weights, name
+    if name is None:
+        raise WeightsError("which weights? name a pretrained tag (e.g. lenet5.mnist) or give --weights")
+    found = resolve_tagged(name)
+    if found.tag is None:
+        tags = ", ".join(f"{found.tagged_name}.{t.tag}" for t in found.spec.entry.pretrained)
+        offer = f"a pretrained tag ({tags}) or --weights" if tags else "--weights (it has no pretrained tags)"
+        raise WeightsError(f"{found.tagged_name} needs weights: give {offer}")
+    return found.tagged_name, name
