@@ -1,8 +1,12 @@
-"""The plugin manifest schema (version 1).
+"""The plugin manifest schema (versions 1 and 2).
 
 A plugin is a manifest file (YAML) shipped inside a Python package and announced through
 the `zoo.plugins` entry point as `"package:manifest.yaml"`. Listing reads manifests only;
 the code named by `config` and `builder` is imported when a model is built.
+
+Version 2 adds `extractors:`, the feature extractors (and text encoders) that generative
+metrics run on; the code named by an extractor's `code` is imported when a metric needs it.
+A version-1 manifest is read as before and provides no extractors.
 """
 
 from __future__ import annotations
@@ -75,11 +79,31 @@ class FamilyEntry(_Strict):
     paper: str = Field("", description="The family's paper.")
 
 
+class ExtractorEntry(_Strict):
+    name: str = Field(description="Extractor name, used as `--extractor NAME` (lower case, digits, '_').", pattern=_NAME)
+    kind: Literal["features", "text"] = Field(
+        "features", description="'features': images -> feature rows (and class probabilities); 'text': prompts -> embeddings.")
+    summary: str = Field(description="One line about the extractor.")
+    code: str = Field(description="Callable taking the weights path (or None) and returning the extractor module, "
+                                   "as 'module:attr' (imported lazily).", pattern=_CODE_REF)
+    input_size: int = Field(description="Height and width the network sees; inputs are padded or resized to it.", ge=1)
+    in_chans: int = Field(description="Channels the network sees; grey inputs are repeated to match.", ge=1)
+    num_features: int = Field(description="Width of one feature row (FID, KID, MMD, 1-NN, Wasserstein, precision/recall).",
+                              ge=1)
+    num_classes: int | None = Field(None, ge=2, description="Classes of its probabilities (IS, Mode Score); "
+                                                            "none: it gives features only.")
+    weights: str | None = Field(None, description="Pretrained tag 'model.tag' holding its weights; none: the user "
+                                                  "must supply a weights file (never downloaded).")
+
+
 class Manifest(_Strict):
-    schema_version: Literal[1] = Field(description="Manifest schema version; this zoo reads version 1.")
+    schema_version: Literal[1, 2] = Field(description="Manifest schema version; this zoo reads versions 1 and 2 "
+                                                      "(2 adds `extractors`).")
     plugin: PluginInfo
     families: tuple[FamilyEntry, ...] = Field((), description="Families with a default member.")
     models: tuple[ModelEntry, ...] = Field(description="The models this plugin provides.")
+    extractors: tuple[ExtractorEntry, ...] = Field((), description="Feature extractors and text encoders for "
+                                                                   "generative metrics (schema version 2).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -92,4 +116,10 @@ class Manifest(_Strict):
             member = by_name.get(fam.default)
             if member is None or member.family != fam.name:
                 raise ValueError(f"family '{fam.name}': default '{fam.default}' is not one of its models")
+        if self.extractors and self.schema_version < 2:
+            raise ValueError("'extractors' needs schema_version: 2")
+        extractors = [e.name for e in self.extractors]
+        dup = sorted({n for n in extractors if extractors.count(n) > 1})
+        if dup:
+            raise ValueError(f"extractor names listed twice: {', '.join(dup)}")
         return self
