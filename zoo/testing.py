@@ -10,6 +10,19 @@ In the plugin's test suite::
 pytest then checks every model of that manifest: its config builds from the manifest's
 defaults and round-trips through JSON, the model builds, and a forward pass at its input size
 gives the documented output. The built-in models are checked with this same class.
+
+Generative models get the generative surface checked too, found by duck typing:
+
+- a model with `sample(n, generator=None, condition=None)`: n images of the config's
+  `input_shape()`, finite, inside `model.value_range` (default (0, 1)); the same seeded
+  `torch.Generator` gives the same images whatever the global RNG did in between, another
+  seed gives others;
+- a conditional model declares `condition_type = "label"` (conditioned on
+  `zoo_config.condition_classes` labels) or `"prompt"` (text); `sample` then takes one
+  condition for all n images or one per image (labels), and a label out of range is refused
+  with a `zoo.errors.ZooError`;
+- a model with `encode` and `decode`: codes decode back to images of the input shape
+  (`encode` may return a tensor or a dataclass with a `mean`).
 """
 
 from __future__ import annotations
@@ -73,7 +86,7 @@ class ModelContract:
         config = model.zoo_config
         x = torch.randn(2, *config.input_shape())
         with torch.no_grad():
-            out = model(x)
+            out = model(x, **_conditions(model, 2))
         tensors = _tensors(out)
         assert tensors, f"{model_name}: forward returned no tensor"
         assert all(t.shape[0] == 2 for t in tensors), "batch dimension not preserved"
@@ -98,6 +111,103 @@ class ModelContract:
         assert all(torch.equal(saved[k], loaded[k]) for k in saved), "a tensor changed in the round trip"
         fresh = zoo.load_weights(zoo.create_model(model_name, **small), bundle)
         assert all(torch.equal(saved[k], v) for k, v in fresh.state_dict().items())
+
+
+    def test_samples_have_the_input_shape_and_value_range(self, model_name: str) -> None:
+        import torch
+
+        model = _generative(model_name)
+        images = model.sample(3, generator=torch.Generator().manual_seed(0), **_conditions(model, 3))
+        assert tuple(images.shape) == (3, *model.zoo_config.input_shape()), "sample(n) must give n images of the input shape"
+        _check_range(model, images)
+
+    def test_seeded_sampling_is_deterministic_and_ignores_the_global_rng(self, model_name: str) -> None:
+        import torch
+
+        model = _generative(model_name)
+        cond = _conditions(model, 4)
+        torch.manual_seed(1)
+        first = model.sample(4, generator=torch.Generator().manual_seed(7), **cond)
+        torch.manual_seed(2)
+        again = model.sample(4, generator=torch.Generator().manual_seed(7), **cond)
+        other = model.sample(4, generator=torch.Generator().manual_seed(8), **cond)
+        assert torch.equal(first, again), "the same seeded generator must give the same samples"
+        assert not torch.equal(first, other), "another seed must give other samples"
+
+    def test_conditional_sampling_takes_one_or_per_image_conditions(self, model_name: str) -> None:
+        import pytest
+        import torch
+
+        from zoo.errors import ZooError
+
+        model = _generative(model_name)
+        kind = getattr(model, "condition_type", None)
+        if kind is None:
+            pytest.skip("not a conditional model")
+        gen = torch.Generator().manual_seed(0)
+        shape = (2, *model.zoo_config.input_shape())
+        if kind == "prompt":
+            assert tuple(model.sample(2, generator=gen, condition="a handwritten digit").shape) == shape
+            return
+        k = model.zoo_config.condition_classes
+        for condition in (k - 1, torch.tensor([0, k - 1])):
+            images = model.sample(2, generator=gen, condition=condition)
+            assert tuple(images.shape) == shape
+            _check_range(model, images)
+        with pytest.raises(ZooError):
+            model.sample(2, generator=gen, condition=k)
+
+    def test_codes_decode_to_images_of_the_input_shape(self, model_name: str) -> None:
+        import pytest
+        import torch
+
+        import zoo
+
+        model = zoo.create_model(model_name).eval()
+        if not (callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))):
+            pytest.skip("no encode/decode")
+        shape = model.zoo_config.input_shape()
+        x = torch.rand(2, *shape)
+        cond = _conditions(model, 2)
+        with torch.no_grad():
+            code = model.encode(x, **cond)
+            z = code if isinstance(code, torch.Tensor) else code.mean
+            assert isinstance(z, torch.Tensor) and z.shape[0] == 2, "encode must give one code per image"
+            images = model.decode(z, **cond)
+        assert tuple(images.shape) == (2, *shape)
+        assert torch.isfinite(images).all()
+
+
+def _generative(model_name: str) -> Any:
+    import pytest
+
+    import zoo
+
+    model = zoo.create_model(model_name).eval()
+    if not callable(getattr(model, "sample", None)):
+        pytest.skip("not a generative model (no sample)")
+    return model
+
+
+def _conditions(model: Any, n: int) -> dict[str, Any]:
+    """`condition=...` for a conditional model's calls (labels 0, 1, ... or a prompt), else nothing."""
+    import torch
+
+    kind = getattr(model, "condition_type", None)
+    if kind == "label":
+        return {"condition": torch.arange(n) % model.zoo_config.condition_classes}
+    if kind == "prompt":
+        return {"condition": ["a handwritten digit"] * n}
+    return {}
+
+
+def _check_range(model: Any, images: Any) -> None:
+    import torch
+
+    low, high = getattr(model, "value_range", (0.0, 1.0))
+    assert torch.isfinite(images).all(), "samples hold NaN or inf"
+    assert images.min() >= low and images.max() <= high, \
+        f"samples span [{float(images.min()):.3g}, {float(images.max()):.3g}], outside value_range ({low}, {high})"
 
 
 # Shared-vocabulary fields that shrink a model without changing its structure; each is used

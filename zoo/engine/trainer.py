@@ -83,12 +83,15 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
-def build_optimizer(train: TrainConfig, module: nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(train: TrainConfig, module: nn.Module, name: str = "model") -> torch.optim.Optimizer:
+    """The optimizer of task module `name`, from `train.optim.<name>` over the train section's settings."""
     from timm.optim import create_optimizer_v2
 
+    o = train.optim_for(name)
     # timm's 'sgd' is Nesterov momentum; ours is plain SGD: timm's 'momentum' with momentum 0.
-    name, momentum = ("momentum", 0.0) if train.optimizer == "sgd" else (train.optimizer, train.momentum)
-    return create_optimizer_v2(module, opt=name, lr=train.lr, weight_decay=train.weight_decay, momentum=momentum)
+    opt, momentum = ("momentum", 0.0) if o.optimizer == "sgd" else (o.optimizer, o.momentum)
+    extra = {"betas": o.betas} if o.betas is not None and o.optimizer in ("adam", "adamw") else {}
+    return create_optimizer_v2(module, opt=opt, lr=o.lr, weight_decay=o.weight_decay, momentum=momentum, **extra)
 
 
 def build_scheduler(train: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
@@ -97,10 +100,11 @@ def build_scheduler(train: TrainConfig, optimizer: torch.optim.Optimizer, steps_
 
     if train.scheduler == "none":
         return None
+    peak = optimizer.param_groups[0]["lr"]  # this module's own lr (train.optim.<module>.lr)
     try:
         sched, _ = create_scheduler_v2(
             optimizer, sched=train.scheduler, num_epochs=train.epochs, warmup_epochs=train.warmup_epochs,
-            warmup_lr=train.lr * 0.01, min_lr=train.min_lr, decay_epochs=train.decay_epochs,
+            warmup_lr=peak * 0.01, min_lr=train.min_lr, decay_epochs=train.decay_epochs,
             decay_milestones=train.decay_milestones, decay_rate=train.decay_rate,
             step_on_epochs=False, updates_per_epoch=steps_per_epoch)
     except ValueError as err:  # timm checks the schedule's shape (e.g. wsd's decay length)
@@ -175,7 +179,11 @@ class Trainer:
         self.eval_data = self.task.load_split(self.eval_split, self.train.max_eval_examples)
         self.steps_per_epoch = self._steps_per_epoch()
         self.modules = self.task.modules()
-        self.optimizers = {n: build_optimizer(self.train, m) for n, m in self.modules.items()}
+        unknown = sorted(set(self.train.optim) - set(self.modules))
+        if unknown:
+            raise ConfigError(f"train.optim.{unknown[0]}: no module '{unknown[0]}' in this task "
+                              f"(modules: {', '.join(self.modules)})")
+        self.optimizers = {n: build_optimizer(self.train, m, n) for n, m in self.modules.items()}
         self.schedulers = {n: build_scheduler(self.train, o, self.steps_per_epoch) for n, o in self.optimizers.items()}
         self.progress = self._restore() if self.resume else Progress()
         self.wrapped = {n: self._wrap(m) for n, m in self.modules.items()}
@@ -261,6 +269,7 @@ class Trainer:
         start, seen = time.perf_counter(), 0
         for b in range(p.batch, self.steps_per_epoch):
             idx = distributed.shard(order[b * train.batch_size:(b + 1) * train.batch_size], self.dist)
+            self.task.epoch_progress = p.epoch + b / self.steps_per_epoch
             metrics = self.task.train_step({k: v[idx] for k, v in self.train_data.items()}, self.wrapped, self.stepper)
             p.step, p.batch = p.step + 1, b + 1
             for sched in self.schedulers.values():
@@ -299,6 +308,9 @@ class Trainer:
         p.sums, p.batches = {}, 0
         if p.epoch % train.eval_every == 0 or p.epoch == train.epochs:
             record.update(self._evaluate())
+            pictures = getattr(self.task, "epoch_pictures", None)  # generative tasks: reconstruction and sample grids
+            if self.dist.main and callable(pictures):
+                pictures(self.run.path, p.epoch, self.eval_data)
         if self.log:
             self.log.write(record)
         if self.dist.main:
@@ -313,6 +325,10 @@ class Trainer:
         result = {f"eval_{k}": v for k, v in task.evaluate(self.eval_data).items()}
         if self.log:
             self.log.write({"kind": "eval", "epoch": p.epoch - 1, "step": p.step, "split": self.eval_split, **result})
+        for message in getattr(task, "pop_warnings", list)():  # e.g. a GAN's mode collapse
+            self.display.say(f"warning: {message}")
+            if self.log:
+                self.log.write({"kind": "warning", "epoch": p.epoch - 1, "step": p.step, "message": message})
         value = result[f"eval_{task.main_metric}"]
         better = p.best is None or (value > p.best if task.maximize else value < p.best)
         if better:

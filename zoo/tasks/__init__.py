@@ -26,6 +26,9 @@ from zoo.errors import ZooError
 
 TASK_CLASSES = {
     "classification": "zoo.tasks.classification:ClassificationTask",
+    "adversarial": "zoo.tasks.adversarial:AdversarialTask",
+    "autoencoding": "zoo.tasks.autoencoding:AutoencodingTask",
+    "variational": "zoo.tasks.variational:VariationalTask",
 }
 
 

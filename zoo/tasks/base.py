@@ -17,6 +17,8 @@ Batch = dict[str, torch.Tensor]
 class Stepper(Protocol):
     """Given by the engine to `train_step`: backward, clip and update one optimizer."""
 
+    optimizers: dict[str, torch.optim.Optimizer]  # by module name (a GAN's unrolled D steps use D's directly)
+
     def step(self, loss: torch.Tensor, name: str = "model") -> None: ...
 
 
@@ -26,6 +28,7 @@ class Task:
     main_metric: ClassVar[str] = "loss"  # key of `evaluate`'s result that picks the best weights
     maximize: ClassVar[bool] = False
     sample_split: ClassVar[str | None] = None  # the split `sample` draws examples from (None: needs no data)
+    epoch_progress: float = 0.0  # epochs completed so far, fractions included; set by the engine before every train_step
 
     def __init__(self, model: nn.Module, config: RunConfig, device: torch.device) -> None:
         self.model = model

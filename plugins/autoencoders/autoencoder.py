@@ -1,0 +1,206 @@
+"""Autoencoders: dense, stacked, 2-D-code, convolutional and denoising.
+
+G. E. Hinton, R. R. Salakhutdinov. "Reducing the dimensionality of data with neural networks."
+Science 313(5786), 2006 (deep autoencoders, codes reused by classifiers).
+P. Vincent, H. Larochelle, Y. Bengio, P.-A. Manzagol. "Extracting and composing robust features
+with denoising autoencoders." ICML 2008.
+
+An encoder maps an image to a code, a decoder maps the code back to an image in [0, 1]
+(sigmoid output; the training target is the clean image, scored by BCE or MSE). The variants
+differ only in data (`VARIANTS`, the manifest's `defaults`):
+
+| model          | encoder (dense widths or conv channels) | code | noise                 |
+| -------------- | --------------------------------------- | ---- | --------------------- |
+| `ae`           | 784-256                                 | 32   | none                  |
+| `stacked_ae`   | 784-300                                 | 150  | none (784-300-150-300-784) |
+| `ae_2d`        | 784-128-64-10                           | 2    | none (for the 2-D map) |
+| `conv_ae`      | 1-32-64 (two stride-2 convs)            | 32   | none                  |
+| `denoising_ae` | 784-500                                 | 128  | masking 0.25          |
+
+The decoder mirrors the encoder. The denoising autoencoder corrupts its input in training
+mode only (like dropout, from the global RNG, so resume replays it); the target stays clean.
+
+`sample` is not part of the autoencoder papers: an autoencoder has no prior. The decoder keeps
+a diagonal Gaussian fitted to the codes of the data it was last evaluated on (`fit_prior`,
+called by the autoencoding task after every evaluation) and decodes draws from it, so every
+autoencoder offers the zoo's generative surface and its bundle's decoder samples on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from zoo.config import Activation, ModelConfig
+from zoo.layers import activation_layer
+
+Noise = Literal["none", "gaussian", "masking", "salt_and_pepper"]
+
+# Recorded here as the table above; the manifest's `defaults` select them by name.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "ae": {"hidden_sizes": [256], "code_size": 32},
+    "stacked_ae": {"hidden_sizes": [300], "code_size": 150},
+    "ae_2d": {"hidden_sizes": [128, 64, 10], "code_size": 2},
+    "conv_ae": {"architecture": "conv", "hidden_sizes": [32, 64], "code_size": 32},
+    "denoising_ae": {"hidden_sizes": [500], "code_size": 128, "noise": "masking", "noise_level": 0.25},
+}
+
+
+class AutoencoderConfig(ModelConfig):
+    """One config for every autoencoder; `variant` names a row of VARIANTS and fills what is left unset."""
+
+    variant: Literal["ae", "stacked_ae", "ae_2d", "conv_ae", "denoising_ae"] = Field(
+        "ae", description="Row of the variant table whose sizes fill the unset fields.")
+    in_chans: int = Field(1, ge=1, description="Image channels.")
+    image_size: int = Field(28, ge=4, description="Image height and width in pixels.")
+    architecture: Literal["dense", "conv"] = Field("dense", description="dense: MLP on flattened pixels; conv: stride-2 convolutions.")
+    hidden_sizes: list[int] = Field(default_factory=lambda: [256], description="Encoder widths (dense) or channels (conv), input side first; the decoder mirrors them.")
+    code_size: int = Field(32, ge=1, description="Size of the code.")
+    activation: Activation = Field("relu", description="Hidden activation.")
+    recon_loss: Literal["bce", "mse"] = Field("bce", description="Reconstruction loss against the clean image in [0, 1].")
+    noise: Noise = Field("none", description="Input corruption in training (denoising): gaussian (std = noise_level), masking (zero a noise_level fraction), salt_and_pepper (set a noise_level fraction to 0 or 1).")
+    noise_level: float = Field(0.0, ge=0.0, le=1.0, description="Strength of `noise`.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _variant_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {**VARIANTS[data.get("variant", "ae")], **data} if data.get("variant", "ae") in VARIANTS else data
+        return data
+
+    @model_validator(mode="after")
+    def _fits(self) -> AutoencoderConfig:
+        if self.architecture == "conv" and self.image_size % 2 ** len(self.hidden_sizes):
+            raise ValueError(f"image_size={self.image_size} must be divisible by {2 ** len(self.hidden_sizes)} "
+                             f"for {len(self.hidden_sizes)} stride-2 convolutions")
+        if any(h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"hidden_sizes={self.hidden_sizes}: every size must be at least 1")
+        return self
+
+    def train_defaults(self) -> dict[str, Any]:
+        """The family's recipe: Adam 1e-3, batch 128, 20 epochs, constant rate after a short warm-up."""
+        return {"epochs": 20, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
+                "scheduler": "cosine", "warmup_epochs": 0.1, "checkpoint_every": 500}
+
+
+@dataclass
+class AutoencoderOutput:
+    code: torch.Tensor            # N x code_size
+    logits: torch.Tensor          # N x C x H x W, before the sigmoid (BCE is computed on logits for stability)
+    reconstruction: torch.Tensor  # N x C x H x W in [0, 1]
+
+
+def _mlp(sizes: list[int], activation: str, last_activation: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or last_activation:
+            layers.append(activation_layer(activation))
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """Image N x C x H x W -> code N x code_size."""
+
+    def __init__(self, c: AutoencoderConfig) -> None:
+        super().__init__()
+        pixels = c.in_chans * c.image_size ** 2
+        if c.architecture == "dense":
+            self.net = nn.Sequential(nn.Flatten(), _mlp([pixels, *c.hidden_sizes, c.code_size], c.activation, False))
+        else:
+            convs: list[nn.Module] = []
+            for a, b in zip([c.in_chans, *c.hidden_sizes[:-1]], c.hidden_sizes):
+                convs += [nn.Conv2d(a, b, 4, stride=2, padding=1), activation_layer(c.activation)]  # side halves
+            side = c.image_size // 2 ** len(c.hidden_sizes)
+            self.net = nn.Sequential(*convs, nn.Flatten(), nn.Linear(c.hidden_sizes[-1] * side * side, c.code_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Decoder(nn.Module):
+    """Code N x code_size -> logits N x C x H x W; holds the Gaussian over codes that `sample` draws from."""
+
+    def __init__(self, c: AutoencoderConfig) -> None:
+        super().__init__()
+        self.shape = (c.in_chans, c.image_size, c.image_size)
+        if c.architecture == "dense":
+            sizes = [c.code_size, *reversed(c.hidden_sizes), c.in_chans * c.image_size ** 2]
+            self.net = nn.Sequential(_mlp(sizes, c.activation, False), nn.Unflatten(1, self.shape))
+        else:
+            side = c.image_size // 2 ** len(c.hidden_sizes)
+            chans = list(reversed(c.hidden_sizes))
+            layers: list[nn.Module] = [nn.Linear(c.code_size, chans[0] * side * side), activation_layer(c.activation),
+                                       nn.Unflatten(1, (chans[0], side, side))]
+            for i, (a, b) in enumerate(zip(chans, [*chans[1:], c.in_chans])):
+                layers.append(nn.ConvTranspose2d(a, b, 4, stride=2, padding=1))  # side doubles
+                if i < len(chans) - 1:
+                    layers.append(activation_layer(c.activation))
+            self.net = nn.Sequential(*layers)
+        self.register_buffer("code_mean", torch.zeros(c.code_size))
+        self.register_buffer("code_std", torch.ones(c.code_size))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class Autoencoder(nn.Module):
+    value_range = (0.0, 1.0)
+
+    def __init__(self, config: AutoencoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes -> images in [0, 1]."""
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x: torch.Tensor) -> AutoencoderOutput:
+        code = self.encoder(self.corrupt(x) if self.training else x)
+        logits = self.decoder(code)
+        return AutoencoderOutput(code, logits, torch.sigmoid(logits))
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        """The denoising corruption of Vincent et al. (identity when `noise` is none)."""
+        c = self.config
+        if c.noise == "none" or c.noise_level == 0:
+            return x
+        if c.noise == "gaussian":
+            return x + c.noise_level * torch.randn_like(x)
+        hit = torch.rand_like(x) < c.noise_level
+        if c.noise == "masking":
+            return x.masked_fill(hit, 0.0)
+        return torch.where(hit, (torch.rand_like(x) < 0.5).to(x.dtype), x)  # salt and pepper
+
+    @torch.no_grad()
+    def fit_prior(self, codes: torch.Tensor) -> None:
+        """Fit the diagonal Gaussian `sample` draws codes from (N x code_size codes)."""
+        self.decoder.code_mean.copy_(codes.mean(0))
+        self.decoder.code_std.copy_(codes.std(0, unbiased=False) if len(codes) > 1 else torch.ones_like(codes[0]))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, condition: Any = None) -> torch.Tensor:
+        """n images in [0, 1] decoded from codes drawn from the fitted Gaussian (n x C x H x W)."""
+        if condition is not None:
+            from zoo.config import ConfigError
+
+            raise ConfigError(f"{self.config.variant} is not conditional; it takes no condition")
+        d = self.decoder
+        eps = torch.randn(n, d.code_mean.numel(), generator=generator).to(d.code_mean.device)
+        return self.decode(d.code_mean + d.code_std * eps)
+
+    def export_module(self) -> nn.Module:
+        """What `zoo export` writes: the decoder, code -> image in [0, 1]."""
+        return nn.Sequential(self.decoder, nn.Sigmoid())
+
+    def export_inputs(self, batch_size: int) -> dict[str, torch.Tensor]:
+        return {"code": torch.randn(batch_size, self.config.code_size)}
