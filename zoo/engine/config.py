@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from zoo.config import ZooConfig, apply_overrides, parse_assignment, validate_config
 from zoo.errors import ConfigError
@@ -26,6 +26,27 @@ from zoo.errors import ConfigError
 Optimizer = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 Scheduler = Literal["cosine", "step", "multistep", "poly", "tanh", "wsd", "constant", "none"]
 SECTIONS = ("model", "data", "train")
+
+
+class ModuleOptim(ZooConfig):
+    """One module's optimizer settings; an unset field takes the train section's value."""
+
+    optimizer: Optimizer | None = Field(None, description="This module's optimizer (default: train.optimizer).")
+    lr: float | None = Field(None, gt=0, description="This module's peak learning rate (default: train.lr).")
+    betas: tuple[float, float] | None = Field(None, description="Adam-family betas (default: train.betas).")
+    momentum: float | None = Field(None, ge=0, lt=1, description="Momentum (default: train.momentum).")
+    weight_decay: float | None = Field(None, ge=0, description="Weight decay (default: train.weight_decay).")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        return _check_betas(v)
+
+
+def _check_betas(v: tuple[float, float] | None) -> tuple[float, float] | None:
+    if v is not None and not all(0.0 <= b < 1.0 for b in v):
+        raise ValueError(f"betas must each be in [0, 1), got {list(v)}")
+    return v
 
 
 class TrainConfig(ZooConfig):
@@ -36,6 +57,7 @@ class TrainConfig(ZooConfig):
     optimizer: Optimizer = Field("adamw", description="sgd (no momentum), momentum, nesterov, adagrad, rmsprop, adam, adamw (timm.optim).")
     lr: float = Field(4e-3, gt=0, description="Peak learning rate.")
     momentum: float = Field(0.9, ge=0, lt=1, description="Momentum of momentum/nesterov/rmsprop.")
+    betas: tuple[float, float] | None = Field(None, description="Adam-family (beta1, beta2); None: the optimizer's default (0.9, 0.999).")
     weight_decay: float = Field(0.05, ge=0, description="Weight decay (decoupled for adamw).")
     scheduler: Scheduler = Field("cosine", description="Learning-rate schedule from timm.scheduler, stepped every update.")
     warmup_epochs: float = Field(0.3, ge=0, description="Linear warm-up, in epochs (fractions allowed).")
@@ -57,6 +79,20 @@ class TrainConfig(ZooConfig):
     device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N.")
     init_from: str | None = Field(None, description="Start from this bundle's weights (a fresh head when num_classes differs).")
     freeze: list[str] = Field(default_factory=list, description="Module names whose parameters stay fixed (e.g. features).")
+    optim: dict[str, ModuleOptim] = Field(default_factory=dict, description="Per-module optimizer settings, keyed by "
+                                          "the task's module names (a GAN: generator, discriminator), e.g. "
+                                          "train.optim.discriminator.lr=1e-4; unset fields follow this section.")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        return _check_betas(v)
+
+    def optim_for(self, module: str) -> ModuleOptim:
+        """The settings of `module`'s optimizer: its own entry over this section's values."""
+        own = self.optim.get(module, ModuleOptim()).model_dump(exclude_none=True)
+        base = {k: getattr(self, k) for k in ModuleOptim.model_fields}
+        return ModuleOptim(**{**base, **own})
 
 
 class ModelSection(ZooConfig):

@@ -370,7 +370,7 @@ class Trainer:
             m.eval()
         final = {f"eval_{k}": v for k, v in self.task.evaluate(self.eval_data).items()}
         if self.dist.main:
-            plot_curves(self.run)
+            getattr(self.task, "plot_curves", plot_curves)(self.run)  # a task may draw its own (a GAN: both players)
             self._bundle(final)
             self.log.write({"kind": "end", "epoch": p.epoch - 1, "step": p.step, "split": self.eval_split, **final})
             self.display.say(f"done: {self.eval_split} " + ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in final.items())

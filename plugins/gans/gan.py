@@ -1,0 +1,90 @@
+"""GAN, cGAN and LSGAN: the fully connected generative adversarial networks.
+
+I. Goodfellow et al. "Generative Adversarial Nets." NeurIPS 2014.
+M. Mirza, S. Osindero. "Conditional Generative Adversarial Nets." arXiv:1411.1784, 2014.
+X. Mao et al. "Least Squares Generative Adversarial Networks." ICCV 2017.
+
+Variants (manifest `defaults`):
+
+| model | loss           | conditional |
+| ----- | -------------- | ----------- |
+| gan   | non_saturating | no          |
+| cgan  | non_saturating | yes         |
+| lsgan | least_squares  | no          |
+
+G: z (+ one-hot label) -> hidden, 2 hidden, 4 hidden (LeakyReLU 0.2, batch norm) -> tanh
+pixels. D: pixels (+ one-hot label) -> 2 hidden, hidden (LeakyReLU 0.2) -> one logit.
+Deviations, and why: Goodfellow et al.'s MNIST D used maxout units and dropout, and Mirza &
+Osindero mapped z and y through separate layers before joining them; here both networks are
+the plain LeakyReLU MLPs of the common PyTorch re-implementations, so the three variants differ
+only in loss and conditioning and compare on one footing. G's default loss is the
+non-saturating one the 2014 paper recommends (section 3); `loss=minimax` is the game as written.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from zoo_plugins.gans.base import GAN, GameConfig, MinibatchDiscrimination, Remedies
+
+
+class MLPGANConfig(Remedies, GameConfig):
+    hidden: int = Field(256, ge=4, description="G's first hidden width (then 2x, 4x); D's last (after 2x).")
+    loss: Literal["non_saturating", "minimax", "least_squares"] = Field(
+        "non_saturating", description="non_saturating: G maximises log D(G(z)) (the paper's advice); minimax: G "
+                                      "minimises log(1 - D(G(z))); least_squares: LSGAN's a=0, b=c=1 losses.")
+    conditional: bool = Field(False, description="Feed the one-hot class label to G and D (cGAN).")
+
+    def train_defaults(self) -> dict[str, Any]:
+        """Adam 2e-4, beta1 0.5, batch 64, constant lr (the recipe of the common re-implementations)."""
+        return {"optimizer": "adam", "lr": 2e-4, "betas": (0.5, 0.999), "weight_decay": 0.0, "batch_size": 64,
+                "scheduler": "none", "warmup_epochs": 0.0, "epochs": 20}
+
+
+def _pixels(c: GameConfig) -> int:
+    return c.in_chans * c.image_size ** 2
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, c: MLPGANConfig) -> None:
+        super().__init__()
+        self.classes, self.shape = (c.num_classes if c.conditional else 0), (c.in_chans, c.image_size, c.image_size)
+        h = c.hidden
+        self.net = nn.Sequential(
+            nn.Linear(c.latent_dim + self.classes, h), nn.LeakyReLU(0.2, inplace=True),  # N x h
+            nn.Linear(h, 2 * h), nn.BatchNorm1d(2 * h), nn.LeakyReLU(0.2, inplace=True),  # N x 2h
+            nn.Linear(2 * h, 4 * h), nn.BatchNorm1d(4 * h), nn.LeakyReLU(0.2, inplace=True),  # N x 4h
+            nn.Linear(4 * h, _pixels(c)), nn.Tanh())  # N x C*H*W
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.classes:
+            z = torch.cat([z, nn.functional.one_hot(labels, self.classes).to(z.dtype)], 1)
+        return self.net(z).view(-1, *self.shape)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, c: MLPGANConfig) -> None:
+        super().__init__()
+        self.classes = c.num_classes if c.conditional else 0
+        h = c.hidden
+        self.body = nn.Sequential(
+            nn.Linear(_pixels(c) + self.classes, 2 * h), nn.LeakyReLU(0.2, inplace=True),  # N x 2h
+            nn.Linear(2 * h, h), nn.LeakyReLU(0.2, inplace=True))  # N x h: the features
+        self.minibatch = MinibatchDiscrimination(h, c.minibatch_features) if c.minibatch_features else nn.Identity()
+        self.head = nn.Linear(h + c.minibatch_features, 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.flatten(1)
+        if self.classes:
+            x = torch.cat([x, nn.functional.one_hot(labels, self.classes).to(x.dtype)], 1)
+        features = self.body(x)
+        return self.head(self.minibatch(features)), features
+
+
+class MLPGAN(GAN):
+    def __init__(self, config: MLPGANConfig) -> None:
+        super().__init__(config, MLPGenerator(config), MLPDiscriminator(config))
