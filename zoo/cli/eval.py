@@ -10,19 +10,56 @@ from zoo.cli.app import app, console, print_json
 
 @app.command("eval")
 def eval_cmd(
-    name: Annotated[Optional[str], typer.Argument(help="Model name (checked against the weights; optional).")] = None,
-    weights: Annotated[str, typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, or tag.")] = ...,
+    name: Annotated[Optional[str], typer.Argument(help="Model, or model.tag for pretrained weights (checked against --weights).")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, or tag.")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="Dataset (default: the one the weights were trained on).")] = None,
-    split: Annotated[str, typer.Option("--split", help="Split to evaluate: test, val or train.")] = "test",
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate on the first N examples only.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Confusion-matrix PNG (default confusion-<model>-<data>.png).")] = None,
+    split: Annotated[str, typer.Option("--split", help="Classifiers: split to evaluate (test, val or train).")] = "test",
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Classifiers: the first N examples only.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Classifiers: confusion-matrix PNG (default confusion-<model>-<data>.png).")] = None,
+    n: Annotated[int, typer.Option("--n", help="Generators: images to draw (the reference is cut to as many).")] = 10_000,
+    metrics: Annotated[Optional[str], typer.Option("--metrics", help="Generators: comma-separated, from fid,is,mode_score,kid,mmd,one_nn,wasserstein,precision,recall (default: all).")] = None,
+    reference: Annotated[Optional[str], typer.Option("--reference", help="Generators: DATASET[:SPLIT] to compare with (default: the weights' dataset, test split).")] = None,
+    extractor: Annotated[str, typer.Option("--extractor", help="Generators: feature extractor (`zoo list --extractors`).")] = "lenet5_mnist",
+    extractor_weights: Annotated[Optional[str], typer.Option("--extractor-weights", help="Generators: local weights file for the extractor (never downloaded).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Generators: seed of the samples, reference rows and metric subsets.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Evaluate trained weights: accuracy, per-class accuracy and the confusion matrix (table and PNG)."""
-    from zoo.engine.inference import load_eval_split, load_trained
+    """Evaluate trained weights: a classifier's accuracy and confusion matrix; a generator's FID, IS, Mode Score, KID, MMD, 1-NN, Wasserstein and precision/recall."""
+    from zoo.engine.inference import load_trained
+    from zoo.metrics.evaluate import METRICS, parse_metrics
+
+    wanted = parse_metrics(metrics or METRICS)  # bad names fail before anything is loaded
+    loaded = load_trained(weights, name, data)
+    if callable(getattr(loaded.model, "sample", None)):
+        eval_generator(loaded, wanted, n, reference or f"{loaded.task.data_config.name}:test", extractor,
+                       extractor_weights, seed, as_json)
+    else:
+        eval_classifier(loaded, split, limit, out, as_json)
+
+
+def eval_generator(loaded, metrics: tuple[str, ...], n: int, reference: str, extractor: str,
+                   extractor_weights: Optional[str], seed: int, as_json: bool) -> None:
+    """Every asked metric of the generator's samples against `reference`, with a progress bar on stderr."""
+    from zoo.metrics.evaluate import evaluate
+
+    with StageBar() as bar:
+        result = evaluate(loaded.model, reference, metrics=metrics, extractor=extractor,
+                          extractor_weights=extractor_weights, n=n, seed=seed, progress=bar)
+    doc = result.to_dict()
+    if as_json:
+        print_json({"model": loaded.model.zoo_name, "weights": loaded.source, **doc})
+        return
+    print_scores(doc, metrics)
+    console.print(f"{loaded.model.zoo_name}: {result.n:,} samples against {reference}, seed {seed}; extractor "
+                  f"{result.extractor} (weights sha256 {result.extractor_weights_sha256[:12]}…), {result.note}",
+                  markup=False, highlight=False)
+
+
+def eval_classifier(loaded, split: str, limit: Optional[int], out: Optional[Path], as_json: bool) -> None:
+    """Accuracy, per-class accuracy and the confusion matrix (table and PNG)."""
+    from zoo.engine.inference import load_eval_split
     from zoo.errors import ZooError
 
-    loaded = load_trained(weights, name, data)
     task = loaded.task
     if not hasattr(task, "confusion"):
         raise ZooError(f"zoo eval does not support task '{type(task).__name__}' yet")
@@ -42,6 +79,61 @@ def eval_cmd(
     print_tables(matrix, names, per_class)
     console.print(f"{loaded.model.zoo_name} on {task.data_config.name} {split} ({int(matrix.sum()):,} examples): "
                   f"accuracy {accuracy:.2%}; confusion matrix PNG: {target}", markup=False, highlight=False)
+
+
+class StageBar:
+    """`evaluate`'s progress on stderr: one bar per stage (reference, sampling, metrics)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from zoo.cli.app import err_console
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=err_console)
+        self.current = None
+
+    def __enter__(self) -> StageBar:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
+        self.bar.stop()
+
+    def stage(self, name: str, total: Optional[int]) -> None:
+        self._finish()
+        self.current = self.bar.add_task(name, total=total)
+
+    def advance(self, done: int) -> None:
+        self.bar.advance(self.current, done)
+
+    def _finish(self) -> None:
+        """Show the stage as complete (a cached reference has no count: it shows 1/1)."""
+        if self.current is None:
+            return
+        task = next(t for t in self.bar.tasks if t.id == self.current)
+        done = int(task.total if task.total is not None else task.completed) or 1
+        self.bar.update(self.current, total=done, completed=done)
+
+
+def print_scores(doc: dict, metrics: tuple[str, ...]) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("metric", "value", "detail", "seconds"):
+        table.add_column(column, justify="left" if column in ("metric", "detail") else "right")
+    seconds = doc["seconds"]
+    for m in metrics:
+        value = doc[m]
+        job = "precision_recall" if m in ("precision", "recall") else m
+        if isinstance(value, dict):
+            main, *rest = value.items()
+            detail = ", ".join(f"{k} {v:.4g}" for k, v in rest)
+            table.add_row(m, f"{main[1]:.4g}", detail, f"{seconds[job]:.2f}")
+        else:
+            table.add_row(m, f"{value:.4g}", "", f"{seconds[job]:.2f}")
+    console.print(table)
 
 
 def print_tables(matrix, names: list[str], per_class: list[float]) -> None:
