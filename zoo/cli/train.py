@@ -53,20 +53,50 @@ def train_cmd(
     flags = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, scheduler=scheduler,
                  weight_decay=weight_decay, grad_clip=grad_clip, early_stop=early_stop, seed=seed, init_from=init_from,
                  freeze=[f.strip() for f in freeze.split(",") if f.strip()] if freeze is not None else None)
-    if resume is not None:
-        config, run = _resumed(resume, name, data, config_file, sets or [], flags)
-    else:
-        config, run = _fresh(name, data, config_file, sets or [], flags, out)
-    command = os.environ.get(COMMAND_ENV) or "zoo " + shlex.join(sys.argv[1:])
-    if nproc_per_node > 1 or nnodes > 1:
-        if from_env().active:
-            raise ZooError("--nproc-per-node/--nnodes given inside a distributed worker")
-        raise typer.Exit(_launch(config, run, resume is not None, quiet, command,
-                                 dict(nproc=nproc_per_node, nnodes=nnodes, node_rank=node_rank,
-                                      master_addr=master_addr, master_port=master_port)))
-    from zoo.engine.trainer import Trainer
+    from zoo.engine.rundir import RunDir
 
-    Trainer(config, run, resume=resume is not None, quiet=quiet, command=command).fit()
+    command = os.environ.get(COMMAND_ENV) or "zoo " + shlex.join(sys.argv[1:])
+    # An existing directory is locked before it is read, so a second writer hears who holds it.
+    named = resume if resume is not None else out
+    lock = _lock(RunDir(named), command) if named is not None and named.is_dir() else None
+    try:
+        if resume is not None:
+            config, run = _resumed(resume, name, data, config_file, sets or [], flags)
+        else:
+            config, run = _fresh(name, data, config_file, sets or [], flags, out)
+        if lock is None:
+            lock = _lock(run, command)
+        if nproc_per_node > 1 or nnodes > 1:
+            if from_env().active:
+                raise ZooError("--nproc-per-node/--nnodes given inside a distributed worker")
+            raise typer.Exit(_launch(config, run, resume is not None, quiet, command,
+                                     dict(nproc=nproc_per_node, nnodes=nnodes, node_rank=node_rank,
+                                          master_addr=master_addr, master_port=master_port)))
+        from zoo.engine.trainer import Trainer
+
+        Trainer(config, run, resume=resume is not None, quiet=quiet, command=command).fit()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _lock(run: Any, command: str) -> Any:
+    """Hold the run directory for this command (and the workers it launches) while it runs."""
+    from zoo.engine.distributed import from_env
+    from zoo.engine.rundir import LOCK_ENV, RunLock, describe_holder
+
+    if os.environ.get(LOCK_ENV) == str(run.path.resolve()) or not from_env().main:
+        return None  # the launcher holds it for us, or rank 0 of this job does
+    lock = RunLock(run.path).acquire(command)
+    if lock.took_over:
+        note(f"{run.path} was last written by {describe_holder(lock.took_over)}, which is gone; taking over")
+    return lock
+
+
+def _has_files(path: Path) -> bool:
+    from zoo.engine.rundir import LOCK
+
+    return path.is_dir() and any(p.name != LOCK for p in path.iterdir())
 
 
 def _fresh(name: Optional[str], data: Optional[str], config_file: Optional[Path], sets: list[str],
@@ -88,7 +118,7 @@ def _fresh(name: Optional[str], data: Optional[str], config_file: Optional[Path]
     for message in notes if from_env().main else []:
         note(message)
     run = RunDir(out if out is not None else default_run_dir(spec.name))
-    if from_env().main and run.path.exists() and any(run.path.iterdir()):
+    if from_env().main and _has_files(run.path):
         what = "a run" if run.is_run() else "not empty"
         raise ZooError(f"{run.path} already exists and is {what}; use --resume {run.path} to continue it, or another --out")
     return config, run
@@ -141,5 +171,11 @@ def _launch(config: Any, run: Any, resume: bool, quiet: bool, command: str, wher
             ["train", config.model.name, "--config", str(cfg), "--out", str(run.path)]
         if quiet:
             args.append("--quiet")
+        from zoo.engine.rundir import LOCK_ENV
+
         os.environ[COMMAND_ENV] = command
-        return launch(args, **where)
+        os.environ[LOCK_ENV] = str(run.path.resolve())  # the workers write the run this process holds
+        try:
+            return launch(args, **where)
+        finally:
+            del os.environ[LOCK_ENV]

@@ -8,6 +8,7 @@
         best.safetensors       model weights at the best evaluation so far
         curves.png             loss and metric curves
         bundle/                the final weights bundle (zoo.weights.save_pretrained)
+        .lock                  held by the process writing the run (`RunLock`)
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ LAST = "last.safetensors"
 BEST = "best.safetensors"
 CURVES = "curves.png"
 BUNDLE = "bundle"
+LOCK = ".lock"
+LOCK_ENV = "ZOO_RUN_LOCK_HELD"  # set by a launcher that holds the lock for its worker processes
 
 
 class RunDirError(ZooError):
@@ -42,6 +45,68 @@ def default_run_dir(model: str, root: Path = Path("runs")) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+class RunLock:
+    """An exclusive lock on a run directory while one process writes it.
+
+    The lock is an `fcntl.flock` on `.lock`, which the kernel drops when its holder dies in any
+    way (SIGKILL, a crash, power loss), so a lock is never stale by construction: a killed run's
+    `.lock` file is simply taken over and `--resume` keeps working. The file records who holds
+    it (pid, host, command, start time) so that a refused second writer can say who to wait for.
+    On systems without `fcntl` (Windows) runs are not locked.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path / LOCK
+        self._fd: int | None = None
+        self.took_over: dict[str, Any] | None = None  # what a dead holder had written, when we took its lock over
+
+    def acquire(self, command: str) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self._read(fd)
+            os.close(fd)
+            raise RunDirError(f"{self.path.parent} is being written by {describe_holder(holder)}; "
+                              "wait for it to finish or stop it, then --resume") from None
+        previous = self._read(fd)
+        if previous.get("pid") not in (None, os.getpid()):
+            self.took_over = previous
+        record = {"pid": os.getpid(), "host": os.uname().nodename, "command": command,
+                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+        self._fd = fd
+        return self
+
+    @staticmethod
+    def _read(fd: int) -> dict[str, Any]:
+        try:
+            doc = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        except (ValueError, UnicodeDecodeError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # a clean exit leaves no holder behind; a killed one leaves its record
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    if not holder.get("pid"):
+        return "another process"
+    where = f" on {holder['host']}" if holder.get("host") and holder["host"] != os.uname().nodename else ""
+    what = f" ({holder['command']}, since {holder.get('since', '?')})" if holder.get("command") else ""
+    return f"process {holder['pid']}{where}{what}"
 
 
 @dataclass(frozen=True)
