@@ -16,6 +16,10 @@ def sample_cmd(
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("samples.png"),
     data: Annotated[Optional[str], typer.Option("--data", help="Dataset to draw examples from, for tasks that need one.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Which examples / noise are drawn.")] = 0,
+    label: Annotated[Optional[int], typer.Option("--label", help="Conditional models (cvae, cgan): the class to draw.")] = None,
+    interpolate: Annotated[bool, typer.Option("--interpolate", help="Autoencoders/VAEs: a strip of --n images walking the code space between two test images; GANs: spherical interpolation between two noise vectors.")] = False,
+    truncation: Annotated[Optional[float], typer.Option("--truncation", help="GANs: draw noise from N(0, 1) truncated to [-T, T] (T > 0; smaller: more typical, less varied).")] = None,
+    reconstruct: Annotated[bool, typer.Option("--reconstruct", help="Autoencoders/VAEs: test images above their reconstructions.")] = False,
 ) -> None:
     """Write a grid of what the model does (a classifier: test images titled with predicted and true labels)."""
     from zoo.engine.inference import load_eval_split, load_trained
@@ -23,5 +27,21 @@ def sample_cmd(
     loaded = load_trained(weights, name, data)
     task = loaded.task
     examples = load_eval_split(loaded, task.sample_split) if task.sample_split else None
-    path = task.sample(examples, n, out, seed=seed)
+    path = task.sample(examples, n, out, seed=seed, **_task_options(task, loaded.model.zoo_name, label=label,
+                                                                    interpolate=interpolate, reconstruct=reconstruct,
+                                                                    truncation=truncation))
     console.print(f"wrote {path}", markup=False, highlight=False)
+
+
+def _task_options(task: object, model: str, **given: object) -> dict[str, object]:
+    """The options that were set, each refused in one line unless the task's `sample` takes it."""
+    import inspect
+
+    from zoo.errors import ZooError
+
+    chosen = {k: v for k, v in given.items() if v is not None and v is not False}
+    accepted = inspect.signature(task.sample).parameters
+    for key in chosen:
+        if key not in accepted:
+            raise ZooError(f"--{key} does not apply to {model} (a {type(task).__name__.removesuffix('Task').lower()} model)")
+    return chosen

@@ -384,4 +384,5 @@ class Trainer:
         metrics = {f"{self.eval_split}_{k.removeprefix('eval_')}": v for k, v in final.items()}
         save_pretrained(self.model, self.run / BUNDLE, data=card.get("data", ""), preprocessing=card.get("preprocessing"),
                         metrics=metrics, command=self.command, overwrite=True,
-                        notes=f"Trained for {self.progress.epoch} epochs ({self.progress.step} steps); run config in ../config.yaml.")
+                        notes=" ".join(filter(None, [card.get("notes"), f"Trained for {self.progress.epoch} epochs "
+                                                     f"({self.progress.step} steps); run config in ../config.yaml."])))

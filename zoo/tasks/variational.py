@@ -146,11 +146,12 @@ class VariationalTask(AutoencodingTask):
         return result
 
     def card(self) -> dict[str, Any]:
-        name = self.data_config.name
+        card = super().card()
         if self.binarized:
-            name += (" (training: dynamic binarisation, a fresh Bernoulli draw of every batch; "
-                     f"evaluation: the test set binarised once, seed {EVAL_BINARIZE_SEED} + chunk index per {EVAL_BATCH} images)")
-        return {"data": name, "preprocessing": {"value_range": (0.0, 1.0)}}
+            card["notes"] = ("Binarisation: training used dynamic binarisation (a fresh Bernoulli draw of every batch); "
+                             f"evaluation uses one fixed draw of the test set (seed {EVAL_BINARIZE_SEED} + chunk index "
+                             f"per {EVAL_BATCH} images).")
+        return card
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
