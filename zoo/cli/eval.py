@@ -22,6 +22,9 @@ def eval_cmd(
     extractor: Annotated[str, typer.Option("--extractor", help="Generators: feature extractor (`zoo list --extractors`).")] = "lenet5_mnist",
     extractor_weights: Annotated[Optional[str], typer.Option("--extractor-weights", help="Generators: local weights file for the extractor (never downloaded).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Generators: seed of the samples, reference rows and metric subsets.")] = 0,
+    iw_samples: Annotated[Optional[int], typer.Option("--iw-samples", help="VAEs: also the IWAE estimate of the NLL (nats) with K importance samples per image.")] = None,
+    latent_map: Annotated[Optional[Path], typer.Option("--latent-map", help="Autoencoders/VAEs: PNG scatter of the codes coloured by class (PCA beyond 2-d).")] = None,
+    linear_probe: Annotated[bool, typer.Option("--linear-probe", help="Autoencoders/VAEs: test accuracy of a linear classifier on the frozen codes.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Evaluate trained weights: a classifier's accuracy and confusion matrix; a generator's FID, IS, Mode Score, KID, MMD, 1-NN, Wasserstein and precision/recall."""
@@ -29,8 +32,16 @@ def eval_cmd(
     from zoo.metrics.evaluate import METRICS, parse_metrics
 
     wanted = parse_metrics(metrics or METRICS)  # bad names fail before anything is loaded
+    code_options = check_code_options(iw_samples, latent_map, linear_probe)
     loaded = load_trained(weights, name, data)
-    if callable(getattr(loaded.model, "sample", None)):
+    if hasattr(loaded.task, "report") and metrics is None:
+        eval_codes(loaded, split, limit, iw_samples, latent_map, linear_probe, as_json)
+    elif code_options:
+        from zoo.errors import ZooError
+
+        raise ZooError(f"{', '.join(code_options)}: {loaded.model.zoo_name} has no codes (needs an autoencoder or VAE"
+                       f"{', without --metrics' if hasattr(loaded.task, 'report') else ''})")
+    elif callable(getattr(loaded.model, "sample", None)):
         eval_generator(loaded, wanted, n, reference or f"{loaded.task.data_config.name}:test", extractor,
                        extractor_weights, seed, as_json)
     else:
@@ -79,6 +90,33 @@ def eval_classifier(loaded, split: str, limit: Optional[int], out: Optional[Path
     print_tables(matrix, names, per_class)
     console.print(f"{loaded.model.zoo_name} on {task.data_config.name} {split} ({int(matrix.sum()):,} examples): "
                   f"accuracy {accuracy:.2%}; confusion matrix PNG: {target}", markup=False, highlight=False)
+
+
+def check_code_options(iw_samples: Optional[int], latent_map: Optional[Path], linear_probe: bool) -> list[str]:
+    """The autoencoder/VAE options given; --iw-samples below 1 is refused before anything loads."""
+    from zoo.errors import ZooError
+
+    if iw_samples is not None and iw_samples < 1:
+        raise ZooError(f"--iw-samples must be at least 1, got {iw_samples}")
+    given = {"--iw-samples": iw_samples is not None, "--latent-map": latent_map is not None, "--linear-probe": linear_probe}
+    return [k for k, v in given.items() if v]
+
+
+def eval_codes(loaded, split: str, limit: Optional[int], iw_samples: Optional[int], latent_map: Optional[Path],
+               linear_probe: bool, as_json: bool) -> None:
+    """An autoencoder's or VAE's own numbers (zoo.tasks.autoencoding/variational `report`): recon error, test ELBO,
+    IWAE NLL, latent map, linear-probe accuracy."""
+    task = loaded.task
+    data = task.load_split(split, limit)  # pixels in [0, 1]: no normalisation to carry over
+    result = task.report(data, iw_samples=iw_samples, latent_map=latent_map, linear_probe=linear_probe)
+    doc = {"model": loaded.model.zoo_name, "weights": loaded.source, "data": task.data_config.name, "split": split,
+           "examples": len(data["images"]), **result}
+    if as_json:
+        print_json(doc)
+        return
+    shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items())
+    console.print(f"{loaded.model.zoo_name} on {task.data_config.name} {split} ({len(data['images']):,} examples): {shown}",
+                  markup=False, highlight=False)
 
 
 class StageBar:
