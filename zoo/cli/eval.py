@@ -29,7 +29,7 @@ def eval_cmd(
 ) -> None:
     """Evaluate trained weights: a classifier's accuracy and confusion matrix; a generator's FID, IS, Mode Score, KID, MMD, 1-NN, Wasserstein and precision/recall."""
     from zoo.engine.inference import load_trained
-    from zoo.metrics.evaluate import METRICS, parse_metrics
+    from zoo.metrics.evaluation import METRICS, parse_metrics
 
     wanted = parse_metrics(metrics or METRICS)  # bad names fail before anything is loaded
     code_options = check_code_options(iw_samples, latent_map, linear_probe)
@@ -51,7 +51,7 @@ def eval_cmd(
 def eval_generator(loaded, metrics: tuple[str, ...], n: int, reference: str, extractor: str,
                    extractor_weights: Optional[str], seed: int, as_json: bool) -> None:
     """Every asked metric of the generator's samples against `reference`, with a progress bar on stderr."""
-    from zoo.metrics.evaluate import evaluate
+    from zoo.metrics.evaluation import evaluate
 
     with StageBar() as bar:
         result = evaluate(loaded.model, reference, metrics=metrics, extractor=extractor,
