@@ -73,8 +73,8 @@ def gaussian_sum(a: torch.Tensor, b: torch.Tensor, gamma: float) -> float:
 
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """len(a) x len(b) squared Euclidean distances, by one matrix product (|a|² + |b|² - 2 a·b)."""
-    d2 = a.square().sum(1, keepdim=True) + b.square().sum(1) - 2.0 * (a @ b.T)
-    return d2.clamp_min_(0.0)
+    d2 = torch.addmm(b.square().sum(1), a, b.T, alpha=-2.0)  # |b|² - 2 a·b; one pass fewer than a sum of three
+    return d2.add_(a.square().sum(1, keepdim=True)).clamp_min_(0.0)
 
 
 def median_distance(points: torch.Tensor, seed: int) -> float:

@@ -68,7 +68,8 @@ def kth_neighbour_distance(points: torch.Tensor, k: int) -> torch.Tensor:
     radii = torch.empty(len(points), dtype=points.dtype)
     for i in range(0, len(points), CHUNK):
         d2 = squared_distances(points[i:i + CHUNK], points)
-        radii[i:i + CHUNK] = d2.kthvalue(k + 1, dim=1).values  # the smallest one is the point itself
+        # k + 1 smallest, the first being the point itself; topk is ~5x faster than kthvalue here
+        radii[i:i + CHUNK] = d2.topk(k + 1, dim=1, largest=False).values[:, k]
     return radii
 
 
