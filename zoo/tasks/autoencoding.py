@@ -134,6 +134,7 @@ class AutoencodingTask(Task):
             x = self.prepare(test["images"][idx])
             recon = self.reconstruct(x, test["labels"][idx].to(self.device))
             rows = [t for i in range(0, n, cols) for t in (x[i:i + cols], recon[i:i + cols])]
+            rows = [torch.cat([r, r.new_zeros(cols - len(r), *r.shape[1:])]) for r in rows]  # a short last row stays a row
             return save_grid(torch.cat(rows).cpu(), out, cols)
         return save_grid(self.walk(test, pick[:2], max(n, 2), label), out, max(n, 2))
 
