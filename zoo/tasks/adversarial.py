@@ -16,8 +16,9 @@ G takes `g_steps` steps on fresh noise with D frozen: D's parameters have requir
 so G's backward neither updates nor accumulates into them. Each module has its own optimizer
 (`train.optim.<module>.*`). Fakes for D's steps are made under no_grad.
 
-Every evaluation samples a fixed noise batch: FID on the zoo's LeNet-5 features against the
-eval split, and (MNIST-family digits) mode coverage as classified by `lenet5.mnist`.
+Every evaluation samples a fixed noise batch: FID (`zoo.metrics.fid`) on the zoo's LeNet-5
+features against the eval split, and on MNIST the mode coverage as classified by `lenet5.mnist`
+(the same network, through the `lenet5_mnist` extractor).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ class AdversarialTask(Task):
         self.grid_noise = torch.randn(GRID, model.latent_dim, generator=seed)  # the same batch every epoch
         self.grid_labels = torch.arange(GRID) % model.num_classes if model.num_classes else None
         self._warnings: list[str] = []
-        self._lenet: nn.Module | None = None
+        self._extractor: nn.Module | None = None
+        self._real: tuple[tuple[int, int], Any] | None = None
 
     # ------------------------------------------------------------------ data
 
@@ -237,30 +239,13 @@ class AdversarialTask(Task):
 
     # ------------------------------------------------------------------ evaluation
 
-    def lenet(self) -> nn.Module:
-        """`lenet5.mnist`, loaded once: the judge of digits for coverage and the features for FID."""
-        if self._lenet is None:
-            import zoo
+    def extractor(self) -> nn.Module:
+        """The zoo's LeNet-5 extractor (`lenet5.mnist`), loaded once: F6 features for FID, digit probabilities for coverage."""
+        if self._extractor is None:
+            from zoo.metrics import load_extractor
 
-            self._lenet = zoo.load("lenet5.mnist").to(self.device).eval()
-        return self._lenet
-
-    @torch.no_grad()
-    def lenet_outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(F6 features N x 84, class probabilities N x 10) of images in [0, 1] (float) or uint8."""
-        from zoo.data import prepare_batch
-
-        net = self.lenet()
-        pre = net.zoo_bundle.preprocessing
-        if images.is_floating_point():
-            images = images.clamp(0, 1).mul(255).round().to(torch.uint8)
-        feats, probs = [], []
-        for chunk in images.split(500):
-            x = prepare_batch(chunk.to(self.device), tuple(pre.input_size), pre.in_chans, pre.mean, pre.std)
-            h = net.classifier[:-1](net.features(x))
-            feats.append(h.double().cpu())
-            probs.append(net.classifier[-1](h).softmax(1).double().cpu())
-        return torch.cat(feats), torch.cat(probs)
+            self._extractor = load_extractor("lenet5_mnist")
+        return self._extractor
 
     @torch.no_grad()
     def generate(self, n: int, seed: int) -> torch.Tensor:
@@ -270,14 +255,18 @@ class AdversarialTask(Task):
         return torch.cat(images).cpu()
 
     def evaluate(self, data: Batch) -> dict[str, float]:
-        """FID (LeNet-5 features, `EVAL_SAMPLES` samples against as many eval images) and mode coverage."""
+        """FID (LeNet-5 features, `EVAL_SAMPLES` samples against as many eval images) and, on MNIST, mode coverage."""
+        from zoo.metrics import fid
+
         n = min(EVAL_SAMPLES, len(data["images"]))
-        fake = self.generate(n, self.config.train.seed + 1)
-        real_features, _ = self.lenet_outputs(data["images"][:n])
-        fake_features, probs = self.lenet_outputs(fake)
-        result = {"fid": frechet_distance(real_features, fake_features)}
+        extractor = self.extractor()
+        fake = extractor.embed(self.generate(n, self.config.train.seed + 1))
+        key = (data["images"].data_ptr(), n)  # the eval split's features, computed once per run
+        if self._real is None or self._real[0] != key:
+            self._real = (key, extractor.embed(data["images"][:n]))
+        result = {"fid": fid(self._real[1], fake)}
         if self.data_config.name == "mnist":  # lenet5.mnist's classes mean something only for digits
-            result.update(coverage(probs))
+            result.update(coverage(fake.probs))
             self._check_collapse(result)
         return result
 
@@ -425,17 +414,6 @@ def coverage(probs: torch.Tensor) -> dict[str, float]:
     return {"modes": float((shares >= MODE_SHARE).sum()), "kl_uniform": kl,
             "confident": float((probs.max(1).values >= CONFIDENT).double().mean()),
             **{f"share_{d}": float(shares[d]) for d in range(k)}}
-
-
-def frechet_distance(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Interim FID until zoo.metrics lands (then zoo.metrics.fid replaces this):
-    ||mu_x - mu_y||^2 + tr(S_x + S_y - 2 (S_x S_y)^1/2), in float64."""
-    mx, my = x.mean(0), y.mean(0)
-    sx, sy = torch.cov(x.T), torch.cov(y.T)
-    vals, vecs = torch.linalg.eigh(sx)
-    root = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.T
-    cross = torch.linalg.eigvalsh(root @ sy @ root).clamp(min=0).sqrt().sum()
-    return float((mx - my).square().sum() + sx.trace() + sy.trace() - 2 * cross)
 
 
 def save_grid(images: torch.Tensor, out: Path, rows: int | None = None) -> Path:

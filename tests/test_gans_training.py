@@ -1,0 +1,218 @@
+"""The adversarial task on real MNIST at tiny widths: every variant trains, and the rules of the game hold.
+
+Sizes: 32 images per critic step, G and D a few thousand to a few ten-thousand parameters, so
+that all variants together take a few hundred steps in well under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from zoo.engine.config import compose
+from zoo.engine.distributed import Dist
+from zoo.engine.trainer import Stepper, build_optimizer
+from zoo.errors import ConfigError
+from zoo.tasks import task_class
+from zoo.tasks.adversarial import AdversarialTask, gradient_penalty
+
+GANS = zoo.list_models(task="adversarial")
+TINY = {"gan": ["model.hidden=16"], "cgan": ["model.hidden=16"], "lsgan": ["model.hidden=16"]}
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_home):
+    from zoo.data import load_dataset
+
+    ds = load_dataset("mnist", "train", root=mnist_home / "data")
+    return {"images": ds.images[:4096], "labels": ds.labels[:4096]}
+
+
+def setup(name: str, *sets: str, batch: int = 32):
+    """Model, task and stepper as the engine builds them, with `batch` images per critic step."""
+    d_steps = zoo.get_config(name).d_steps
+    config = compose(name, sets=[f"train.batch_size={batch * d_steps}", *TINY.get(name, ["model.width=8"]), *sets],
+                     data_name="mnist")
+    spec = zoo.api.resolve(name)[0]
+    torch.manual_seed(0)
+    model = zoo.api.build(spec, zoo.api.config_for(spec, config.model.config))
+    task = task_class(spec.entry.task)(model, config, torch.device("cpu"))
+    modules = task.modules()
+    optimizers = {n: build_optimizer(config.train, m, n) for n, m in modules.items()}
+    model.train()
+    return model, task, modules, Stepper(optimizers, modules, None, Dist())
+
+
+def batches(digits, size: int, steps: int):
+    for i in range(steps):
+        start = (i * size) % (len(digits["images"]) - size)
+        yield {k: v[start:start + size] for k, v in digits.items()}
+
+
+@pytest.mark.parametrize("name", GANS)
+def test_every_variant_trains_forty_d_steps_on_mnist_without_diverging(name, digits):
+    model, task, modules, stepper = setup(name)
+    before = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    d_steps = task.game.d_steps
+    for batch in batches(digits, 32 * d_steps, 40 // d_steps):  # critics: 8 G steps, 40 critic steps
+        metrics = task.train_step(batch, modules, stepper)
+        assert all(torch.isfinite(v) for v in metrics.values()), metrics
+    assert list(metrics)[0] == "loss" and {"g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"} <= set(metrics)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert any(not torch.equal(v, before[k]) for k, v in model.generator.state_dict().items())
+    if task.game.critic:
+        assert "wasserstein" in metrics
+
+
+def test_gradient_penalty_equals_the_hand_computed_value_for_a_linear_critic():
+    class Linear(nn.Module):  # D(x) = <w, x>: its gradient is w at every point
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.tensor([[[[3.0, 0.0], [0.0, 4.0]]]]))
+
+        def forward(self, x, labels=None):
+            return (x * self.w).flatten(1).sum(1, keepdim=True), x.flatten(1)
+
+    real, fake = torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2)
+    penalty = gradient_penalty(Linear(), real, fake, None, weight=10.0)
+    assert penalty.item() == pytest.approx(10.0 * (5.0 - 1.0) ** 2)  # ||w|| = 5 for every interpolate
+
+
+def test_gradient_penalty_is_zero_for_a_unit_gradient_and_backpropagates_to_the_critic():
+    w = nn.Parameter(torch.tensor([0.6, 0.8]))
+    critic = lambda x, labels=None: ((x * w).sum(1, keepdim=True), x)  # noqa: E731
+    penalty = gradient_penalty(critic, torch.randn(4, 2), torch.randn(4, 2), None, weight=10.0)
+    assert penalty.item() == pytest.approx(0.0, abs=1e-10)
+    with torch.no_grad():
+        w.mul_(2.0)  # ||w|| = 2 now: penalty 10 * (2 - 1)^2, gradient 10 * 2 * (||w|| - 1) * w / ||w||
+    penalty = gradient_penalty(critic, torch.randn(4, 2), torch.randn(4, 2), None, weight=10.0)
+    penalty.backward()
+    assert penalty.item() == pytest.approx(10.0)
+    assert torch.allclose(w.grad, 20.0 * w.detach() / 2.0)
+
+
+def test_weight_clipping_bounds_hold_after_every_critic_step(digits, monkeypatch):
+    model, task, modules, stepper = setup("wgan")
+    c = task.game.clip_value
+    assert c == 0.01 and max(p.abs().max() for p in model.discriminator.parameters()) > c  # N(0, 0.02) init exceeds c
+    checked = []
+    original = AdversarialTask.d_step
+
+    def checked_step(self, *args):
+        out = original(self, *args)
+        checked.append(max(float(p.detach().abs().max()) for p in model.discriminator.parameters()))
+        return out
+
+    monkeypatch.setattr(AdversarialTask, "d_step", checked_step)
+    for batch in batches(digits, 32 * 5, 6):
+        task.train_step(batch, modules, stepper)
+    assert len(checked) == 30 and max(checked) <= c
+
+
+def test_a_generator_step_neither_updates_nor_accumulates_into_the_discriminator(digits):
+    model, task, modules, stepper = setup("dcgan")
+    batch = next(batches(digits, 32, 1))
+    task.train_step(batch, modules, stepper)  # optimizer state exists, as mid-run
+    d_before = {k: v.clone() for k, v in model.discriminator.named_parameters()}
+    g_before = {k: v.clone() for k, v in model.generator.named_parameters()}
+    for p in model.discriminator.parameters():
+        p.grad = None
+    real = task.prepare(batch["images"])
+    task.g_step(modules["generator"], real, None, [(real, None)], stepper)
+    assert all(torch.equal(p, d_before[k]) for k, p in model.discriminator.named_parameters())
+    assert all(p.grad is None and p.requires_grad for p in model.discriminator.parameters())
+    assert any(not torch.equal(p, g_before[k]) for k, p in model.generator.named_parameters())
+
+
+def test_unrolled_discriminator_is_put_back_after_the_generator_step(digits):
+    model, task, modules, stepper = setup("dcgan", "model.unrolled_steps=3")
+    batch = next(batches(digits, 32, 1))
+    task.train_step(batch, modules, stepper)
+    d_before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
+    real = task.prepare(batch["images"])
+    task.g_step(modules["generator"], real, None, [(real, None)], stepper)
+    assert all(torch.equal(v, d_before[k]) for k, v in model.discriminator.state_dict().items())
+
+
+def test_madgan_discriminator_learns_which_generator_made_a_sample(digits):
+    model, task, modules, stepper = setup("madgan")
+    k = task.game.generators
+    for batch in batches(digits, 32, 60):
+        metrics = task.train_step(batch, modules, stepper)
+    with torch.no_grad():  # fresh fakes, in train mode: batch-norm statistics of a batch, as D sees them in training
+        which = torch.arange(256) % k
+        logits, _ = model.discriminator(model.generator(torch.randn(256, model.latent_dim), which))
+    accuracy = (logits[:, :k].argmax(1) == which).float().mean().item()
+    assert accuracy > 0.8, f"identification accuracy {accuracy:.2f} (chance {1 / k:.2f}); last step {metrics}"
+
+
+@pytest.mark.parametrize("name", GANS)
+def test_sampling_is_deterministic_under_a_seed_and_in_the_data_range(name):
+    model = zoo.create_model(name, **({"hidden": 16} if name in TINY else {"width": 8})).eval()
+    a = model.sample(6, generator=torch.Generator().manual_seed(3))
+    b = model.sample(6, generator=torch.Generator().manual_seed(3))
+    c = model.sample(6, generator=torch.Generator().manual_seed(4))
+    assert a.shape == (6, 1, 32, 32) and torch.equal(a, b) and not torch.equal(a, c)
+    assert 0.0 <= a.min() and a.max() <= 1.0
+
+
+def test_truncation_keeps_every_noise_value_within_the_bound():
+    model = zoo.create_model("dcgan", width=8)
+    z = model.noise(500, torch.Generator().manual_seed(0), truncation=0.5)
+    assert z.abs().max() <= 0.5 and z.std() > 0.2
+
+
+def test_cgan_sample_follows_the_label_and_refuses_one_outside_the_classes():
+    model = zoo.create_model("cgan", hidden=16).eval()
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert not torch.equal(model.sample(4, gen(), condition=3), model.sample(4, gen(), condition=7))
+    with pytest.raises(ValueError, match="0..9"):
+        model.sample(4, gen(), condition=10)
+    with pytest.raises(ValueError, match="unconditional"):
+        zoo.create_model("dcgan", width=8).sample(4, condition=1)
+
+
+def test_ema_generator_is_what_sample_uses_and_trails_the_generator(digits):
+    model, task, modules, stepper = setup("dcgan", "model.ema=0.9")
+    for batch in batches(digits, 32, 3):
+        task.train_step(batch, modules, stepper)
+    g, ema = model.generator.state_dict(), model.generator_ema.state_dict()
+    assert any(not torch.equal(g[k], ema[k]) for k in g if g[k].is_floating_point())
+    assert model.sampling_generator() is model.generator_ema
+
+
+def test_discriminator_optimizer_takes_its_own_settings_from_train_optim():
+    config = compose("wgan_gp", sets=["train.optim.discriminator.lr=3e-4", "train.optim.generator.betas=[0.5, 0.99]"])
+    model = zoo.create_model("wgan_gp", width=8)
+    d = build_optimizer(config.train, model.discriminator, "discriminator")
+    g = build_optimizer(config.train, model.generator, "generator")
+    assert type(d).__name__ == "Adam" and d.defaults["lr"] == 3e-4 and d.defaults["betas"] == (0.0, 0.9)
+    assert g.defaults["lr"] == 1e-4 and g.defaults["betas"] == (0.5, 0.99)
+
+
+def test_wgan_recipe_is_rmsprop_5e_5_and_five_critic_steps_per_batch():
+    config = compose("wgan")
+    assert (config.train.optimizer, config.train.lr, config.train.batch_size) == ("rmsprop", 5e-5, 320)
+    assert config.model.config["d_steps"] == 5 and config.model.config["clip_value"] == 0.01
+
+
+@pytest.mark.parametrize("name, assignment", [
+    ("dcgan", "model.clip_value=0.01"),
+    ("wgan_gp", "model.clip_value=0.01"),
+    ("wgan", "model.gradient_penalty=10"),
+    ("wgan_gp", "model.critic_norm=true"),
+    ("wgan", "model.label_smoothing=0.1"),
+    ("dcgan", "model.image_size=48"),
+])
+def test_an_option_that_does_not_apply_to_the_variant_is_a_config_error(name, assignment):
+    with pytest.raises(ConfigError):
+        compose(name, sets=[assignment])
+
+
+def test_batch_that_does_not_split_into_critic_steps_is_a_config_error():
+    config = compose("wgan", sets=["train.batch_size=64", "model.width=8"])
+    model = zoo.create_model("wgan", width=8)
+    with pytest.raises(ConfigError, match="d_steps=5"):
+        AdversarialTask(model, config, torch.device("cpu"))
