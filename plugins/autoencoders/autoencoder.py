@@ -17,7 +17,10 @@ differ only in data (`VARIANTS`, the manifest's `defaults`):
 | `conv_ae`      | 1-32-64 (two stride-2 convs)            | 32   | none                  |
 | `denoising_ae` | 784-500                                 | 128  | masking 0.25          |
 
-The decoder mirrors the encoder. The denoising autoencoder corrupts its input in training
+The decoder mirrors the encoder. `ae_classifier` is a classifier built on an autoencoder's
+encoder (the same `Encoder`, so `zoo train ae_classifier --init-from stacked_ae.mnist` loads its
+`encoder.*` tensors) with a linear head on the code; `--freeze encoder` keeps the codes fixed,
+leaving it out fine-tunes encoder and head jointly. The denoising autoencoder corrupts its input in training
 mode only (like dropout, from the global RNG, so resume replays it); the target stays clean.
 
 `sample` is not part of the autoencoder papers: an autoencoder has no prior. The decoder keeps
@@ -35,7 +38,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from zoo.config import Activation, ModelConfig
+from zoo.config import Activation, ImageClassifierConfig, ModelConfig
 from zoo.layers import activation_layer
 
 Noise = Literal["none", "gaussian", "masking", "salt_and_pepper"]
@@ -204,3 +207,47 @@ class Autoencoder(nn.Module):
 
     def export_inputs(self, batch_size: int) -> dict[str, torch.Tensor]:
         return {"code": torch.randn(batch_size, self.config.code_size)}
+
+
+class AEClassifierConfig(ImageClassifierConfig):
+    """A classifier on an autoencoder's codes: the encoder fields of AutoencoderConfig, num_classes and dropout."""
+
+    variant: Literal["ae", "stacked_ae", "ae_2d", "conv_ae", "denoising_ae"] = Field(
+        "stacked_ae", description="The autoencoder whose encoder this is (its row of the variant table fills the unset sizes).")
+    image_size: int = Field(28, ge=4, description="Image height and width in pixels.")
+    architecture: Literal["dense", "conv"] = Field("dense", description="The encoder's architecture, as in the autoencoder.")
+    hidden_sizes: list[int] = Field(default_factory=lambda: [300], description="The encoder's widths or channels, as in the autoencoder.")
+    code_size: int = Field(150, ge=1, description="Size of the code the head reads.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _variant_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("variant", "stacked_ae") in VARIANTS:
+            row = VARIANTS[data.get("variant", "stacked_ae")]
+            return {**{k: v for k, v in row.items() if k in ("architecture", "hidden_sizes", "code_size")}, **data}
+        return data
+
+    def encoder_config(self) -> AutoencoderConfig:
+        return AutoencoderConfig(variant=self.variant, in_chans=self.in_chans, image_size=self.image_size,
+                                 architecture=self.architecture, hidden_sizes=self.hidden_sizes,
+                                 code_size=self.code_size, activation=self.activation)
+
+    def data_defaults(self) -> dict[str, Any]:
+        """Pixels in [0, 1], un-normalised, as the autoencoder whose encoder this is was trained on."""
+        return {"normalize": False}
+
+    def train_defaults(self) -> dict[str, Any]:
+        """Adam 1e-3, 20 epochs, batch 50 (so that 10 labels per class still make two batches)."""
+        return {"epochs": 20, "batch_size": 50, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
+                "scheduler": "cosine", "warmup_epochs": 0.0}
+
+
+class AEClassifier(nn.Module):
+    def __init__(self, config: AEClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config.encoder_config())
+        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.code_size, config.num_classes))  # N x num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))

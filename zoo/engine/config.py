@@ -5,7 +5,8 @@
     train:  {...TrainConfig...}
 
 Layers, later ones winning: TrainConfig's defaults (the modern LeNet-5 recipe), the model
-config's `train_defaults()` if it defines one (a plugin's recipe for its model), a config
+config's `train_defaults()` and `data_defaults()` if it defines them (a plugin's recipe for
+its model, e.g. un-normalised pixels for a classifier on autoencoder codes), a config
 file (a whole run document, or a bare model config), the CLI's flags (`--epochs`, `--lr`,
 ...), then `--set` assignments.
 
@@ -73,6 +74,7 @@ class TrainConfig(ZooConfig):
     log_every: int = Field(50, ge=1, description="Write a step record to metrics.jsonl every this many steps.")
     checkpoint_every: int = Field(200, ge=0, description="Save a resumable checkpoint every this many steps (0: at epoch ends only).")
     max_train_examples: int | None = Field(None, ge=1, description="Use only the first N training examples (for tests and quick looks).")
+    labels_per_class: int | None = Field(None, ge=1, description="Train on a class-balanced labelled subset: N examples of each class, drawn with the seed (semi-supervised runs).")
     max_eval_examples: int | None = Field(None, ge=1, description="Evaluate on only the first N examples.")
     channels_last: bool = Field(False, description="Run convolutions in channels-last memory format.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process (default: cores / processes).")
@@ -132,7 +134,8 @@ def compose(
     spec, _ = resolve(model_name)
     model_cls = config_class(spec)
     doc = _sectioned(file_doc or {}, model_cls)
-    doc["train"] = {**_train_defaults(spec), **doc["train"], **{k: v for k, v in (flags or {}).items() if v is not None}}
+    doc["train"] = {**_recipe(spec, "train_defaults"), **doc["train"], **{k: v for k, v in (flags or {}).items() if v is not None}}
+    doc["data"] = {**_recipe(spec, "data_defaults"), **doc["data"]}
     if data_name is not None:
         doc["data"]["name"] = data_name
     fields = {"model": set(model_cls.model_fields), "data": set(DataConfig.model_fields), "train": set(TrainConfig.model_fields)}
@@ -194,12 +197,12 @@ def _sectioned(doc: dict[str, Any], model_cls: type) -> dict[str, Any]:
     return {"model": {"config": dict(config or {})}, "data": dict(doc.get("data") or {}), "train": dict(doc.get("train") or {})}
 
 
-def _train_defaults(spec: Any) -> dict[str, Any]:
-    """A plugin's own recipe: `train_defaults()` on the model's default config, if it defines one."""
+def _recipe(spec: Any, hook: str) -> dict[str, Any]:
+    """A plugin's own recipe: `train_defaults()` / `data_defaults()` on the model's default config, if it defines them."""
     from zoo.api import config_for
 
     config = config_for(spec)
-    recipe = getattr(config, "train_defaults", None)
+    recipe = getattr(config, hook, None)
     return dict(recipe()) if callable(recipe) else {}
 
 

@@ -127,6 +127,30 @@ def freeze(model: nn.Module, names: list[str]) -> list[str]:
     return frozen
 
 
+def labelled_subset(data: dict[str, torch.Tensor], per_class: int, seed: int) -> dict[str, torch.Tensor]:
+    """`per_class` examples of every class, drawn with `seed`, in their original order."""
+    labels = data["labels"]
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    picked = []
+    for c in labels.unique().tolist():
+        of_class = order[labels[order] == c][:per_class]
+        if len(of_class) < per_class:
+            raise ConfigError(f"train.labels_per_class={per_class}: class {c} has only {len(of_class)} training examples")
+        picked.append(of_class)
+    keep = torch.cat(picked).sort().values
+    return {k: v[keep] for k, v in data.items()}
+
+
+def shared_modules(model: nn.Module, tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Top-level modules of `model` whose every tensor is in `tensors` under the same name and shape."""
+    shared = []
+    for name, child in model.named_children():
+        own = {f"{name}.{k}": v.shape for k, v in child.state_dict().items()}
+        if own and all(k in tensors and tensors[k].shape == shape for k, shape in own.items()):
+            shared.append(name)
+    return shared
+
+
 def save_weights_file(model: nn.Module, path: Path, extra: dict[str, str]) -> None:
     """Model weights as a lone zoo .safetensors (metadata names model and config, so `--weights FILE` works)."""
     from zoo.weights.bundle import META_CONFIG, META_HASH, META_MODEL, config_dict
@@ -175,6 +199,8 @@ class Trainer:
         self.task = task_class(spec.entry.task)(self.model, self.config, self.device)
         data = self.config.data_config()
         self.train_data = self.task.load_split("train", self.train.max_train_examples)
+        if self.train.labels_per_class:
+            self.train_data = labelled_subset(self.train_data, self.train.labels_per_class, self.train.seed)
         self.eval_split = "val" if data.val_size else "test"
         self.eval_data = self.task.load_split(self.eval_split, self.train.max_eval_examples)
         self.steps_per_epoch = self._steps_per_epoch()
@@ -190,10 +216,20 @@ class Trainer:
         self.stepper = Stepper(self.optimizers, self.modules, self.train.grad_clip, self.dist)
 
     def _init_from(self, model: nn.Module) -> None:
-        from zoo.weights.bundle import load_weights
+        from zoo.weights.bundle import load_weights, read_weights
 
-        load_weights(model, self.train.init_from, adapt_head=True, allow_config_mismatch=True)
-        self.display.say(f"initialised from {self.train.init_from}")
+        weights = read_weights(self.train.init_from)
+        if weights.model is None or weights.model == model.zoo_name:
+            load_weights(model, self.train.init_from, adapt_head=True, allow_config_mismatch=True)
+            self.display.say(f"initialised from {self.train.init_from}")
+            return
+        shared = shared_modules(model, weights.tensors)  # another model: e.g. an autoencoder's encoder under a classifier
+        if not shared:
+            tops = ", ".join(n for n, _ in model.named_children())
+            raise ConfigError(f"--init-from {self.train.init_from}: it holds {weights.model}, which has no module of "
+                              f"{model.zoo_name} by name and shape (its modules: {tops})")
+        model.load_state_dict({k: v for k, v in weights.tensors.items() if k.split(".")[0] in shared}, strict=False)
+        self.display.say(f"initialised {', '.join(shared)} from {self.train.init_from} ({weights.model})")
 
     @property
     def n_train(self) -> int:
