@@ -168,9 +168,9 @@ def test_cgan_sample_follows_the_label_and_refuses_one_outside_the_classes():
     model = zoo.create_model("cgan", hidden=16).eval()
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     assert not torch.equal(model.sample(4, gen(), condition=3), model.sample(4, gen(), condition=7))
-    with pytest.raises(ValueError, match="0..9"):
+    with pytest.raises(ConfigError, match="0..9"):
         model.sample(4, gen(), condition=10)
-    with pytest.raises(ValueError, match="unconditional"):
+    with pytest.raises(ConfigError, match="unconditional"):
         zoo.create_model("dcgan", width=8).sample(4, condition=1)
 
 

@@ -10,7 +10,8 @@ The surface the `adversarial` task trains through (documented in zoo/tasks/adver
 - `game()`: the loss and update schedule, as plain values.
 
 Users see `sample(n, generator=None, condition=None, truncation=None)`, images in [0, 1] (the
-data's value range), and `forward(z, labels=None)`, the same from given noise.
+data's value range), and `render(z, labels=None)`, the same from given noise. `forward(x)` reads
+images, as every zoo model's does: it is the discriminator's logits.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from zoo.config import ModelConfig
+from zoo.config import ConfigError, ModelConfig
 
 
 class GameConfig(ModelConfig):
@@ -38,9 +39,10 @@ class GameConfig(ModelConfig):
     ema: float = Field(0.0, ge=0.0, lt=1.0, description="Decay of an exponential moving average of G's weights that "
                                                          "`sample` uses (0: none; 0.999 is common).")
 
-    def input_shape(self) -> tuple[int, ...]:
-        """`forward` takes noise: one example is a latent vector."""
-        return (self.latent_dim,)
+    @property
+    def condition_classes(self) -> int:
+        """Classes a condition picks from (the contract's name); 0 when unconditional."""
+        return self.num_classes if getattr(self, "conditional", False) else 0
 
 
 class Remedies(ModelConfig):
@@ -105,6 +107,7 @@ class GAN(nn.Module):
         super().__init__()
         self.config = config
         self.conditional = bool(getattr(config, "conditional", False))  # whether `condition` picks a class
+        self.condition_type = "label" if self.conditional else None
         self.generator = generator
         self.discriminator = discriminator
         if config.ema:
@@ -157,13 +160,13 @@ class GAN(nn.Module):
         """The class of each sample: `condition` (an int or n labels), else drawn uniformly; None if unconditional."""
         if not self.conditional:
             if condition is not None:
-                raise ValueError(f"{type(self).__name__} is unconditional; it takes no condition")
+                raise ConfigError(f"{type(self).__name__} is unconditional; it takes no condition")
             return None
         if condition is None:
             return torch.randint(self.num_classes, (n,), generator=generator).to(self._device())
-        labels = torch.as_tensor(condition, dtype=torch.long).expand(n).to(self._device())
+        labels = torch.as_tensor(condition, dtype=torch.long).reshape(-1).expand(n).to(self._device())
         if ((labels < 0) | (labels >= self.num_classes)).any():
-            raise ValueError(f"labels must be in 0..{self.num_classes - 1}")
+            raise ConfigError(f"labels must be in 0..{self.num_classes - 1}")
         return labels
 
     @torch.no_grad()
@@ -171,13 +174,20 @@ class GAN(nn.Module):
                truncation: float | None = None) -> torch.Tensor:
         """n images in [0, 1] from the EMA generator if there is one (call in eval mode)."""
         z = self.noise(n, generator, truncation)
-        return self(z, self.labels(n, condition, generator))
+        return self.render(z, self.labels(n, condition, generator))
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def render(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [0, 1] from noise (and labels: a conditional model without them cycles through the classes)."""
+        return (self.sampling_generator()(z, self._cycled(labels, len(z), z.device)) + 1.0) / 2.0
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """The discriminator's logits for images in [-1, 1] (N x 1; MAD-GAN N x (k + 1)); `condition`: N labels."""
+        return self.discriminator(x, self._cycled(condition, len(x), x.device))[0]
+
+    def _cycled(self, labels: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor | None:
         if self.conditional and labels is None:
-            labels = torch.arange(z.shape[0], device=z.device) % self.num_classes
-        return (self.sampling_generator()(z, labels) + 1.0) / 2.0
+            return torch.arange(n, device=device) % self.num_classes
+        return labels
 
     def export_module(self) -> nn.Module:
         return ToImage(self.sampling_generator())

@@ -42,7 +42,7 @@ class MLPGANConfig(Remedies, GameConfig):
     def train_defaults(self) -> dict[str, Any]:
         """Adam 2e-4, beta1 0.5, batch 64, constant lr (the recipe of the common re-implementations)."""
         return {"optimizer": "adam", "lr": 2e-4, "betas": (0.5, 0.999), "weight_decay": 0.0, "batch_size": 64,
-                "scheduler": "none", "warmup_epochs": 0.0, "epochs": 20}
+                "scheduler": "none", "warmup_epochs": 0.0, "epochs": 10}
 
 
 def _pixels(c: GameConfig) -> int:

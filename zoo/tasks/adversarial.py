@@ -8,7 +8,7 @@ The model's surface (what `plugins/gans` provides; a third-party GAN provides th
   (k "made by generator i" classes, then "real"); `features` is D's last hidden layer;
 - `model.game()` -> the fields of `Game` (loss, update ratio, constraints, remedies);
 - `model.latent_dim`, `model.num_classes` (0: unconditional), `model.noise(n, generator,
-  truncation)`, `model(z, labels)` -> images in [0, 1], `model.sample(...)`, `model.update_ema()`.
+  truncation)`, `model.render(z, labels)` -> images in [0, 1], `model.sample(...)`, `model.update_ema()`.
 
 One engine step is one generator iteration of the papers: the batch is cut into `d_steps`
 slices, D (the critic) takes one step on each (WGAN clips its weights after every one), then
@@ -287,7 +287,7 @@ class AdversarialTask(Task):
         """samples/epoch_NNN.png from the fixed noise batch, and samples.gif of all grids so far."""
         with torch.no_grad():
             labels = self.grid_labels.to(self.device) if self.grid_labels is not None else None
-            images = self.model(self.grid_noise.to(self.device), labels).cpu()
+            images = self.model.render(self.grid_noise.to(self.device), labels).cpu()
         folder = run / "samples"
         save_grid(images, folder / f"epoch_{epoch:03d}.png")
         frames = sorted(folder.glob("epoch_*.png"))
@@ -351,7 +351,7 @@ class AdversarialTask(Task):
                 ends = model.noise(2, gen, truncation).cpu()
                 z = torch.stack([slerp(ends[0], ends[1], t) for t in torch.linspace(0, 1, n).tolist()])
                 condition = model.labels(1, label, gen)
-                images = model(z.to(model_device(model)), None if condition is None else condition.expand(n))
+                images = model.render(z.to(model_device(model)), None if condition is None else condition.expand(n))
                 return save_grid(images.cpu(), out, rows=1)
             images = model.sample(n, generator=gen, condition=label, truncation=truncation)
         return save_grid(images.cpu(), out)
