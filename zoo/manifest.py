@@ -84,8 +84,8 @@ class ExtractorEntry(_Strict):
     kind: Literal["features", "text"] = Field(
         "features", description="'features': images -> feature rows (and class probabilities); 'text': prompts -> embeddings.")
     summary: str = Field(description="One line about the extractor.")
-    code: str = Field(description="Callable taking the weights path (or None) and returning the extractor module, "
-                                   "as 'module:attr' (imported lazily).", pattern=_CODE_REF)
+    code: str = Field(description="Callable taking the weights (the entry's tag, or the user's file) and returning "
+                                   "the extractor module, as 'module:attr' (imported lazily).", pattern=_CODE_REF)
     input_size: int = Field(description="Height and width the network sees; inputs are padded or resized to it.", ge=1)
     in_chans: int = Field(description="Channels the network sees; grey inputs are repeated to match.", ge=1)
     num_features: int = Field(description="Width of one feature row (FID, KID, MMD, 1-NN, Wasserstein, precision/recall).",
