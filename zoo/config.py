@@ -116,12 +116,17 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
 
     key, sep, raw = text.partition("=")
     if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
-        raise ConfigError(f"--set expects key=value (e.g. num_classes=10), got {text!r}")
+        shown = text if len(text) <= 80 else text[:60] + "…"
+        raise ConfigError(f"--set expects key=value (e.g. num_classes=10), got {shown!r}")
+    parts = key.strip().split(".")
+    if len(parts) > MAX_KEY_PARTS:
+        raise ConfigError(f"--set {key[:60]}…: a key of {len(parts)} parts; config keys are at most a few deep")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: an integer past Python's digit limit
         value = raw
-    return key.strip().split("."), value
+    check_document_size(value, f"--set {key[:60]}")
+    return parts, value
 
 
 def apply_overrides(doc: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
@@ -139,21 +144,66 @@ def apply_overrides(doc: Mapping[str, Any], assignments: Iterable[str]) -> dict[
     return out
 
 
+MAX_CONFIG_BYTES = 16 * 2**20  # a run config is a few KB; anything near this is not one
+MAX_CONFIG_NODES = 100_000  # values once YAML aliases are expanded (a "billion laughs" file has 10^9)
+MAX_CONFIG_DEPTH = 64
+MAX_KEY_PARTS = 32
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON config file into a dict, with one-line errors."""
+    """Read a YAML or JSON config file into a dict, with one-line errors for any file a user can name."""
+    p = Path(path)
+    text = _read_config_text(p)
     import yaml
 
-    p = Path(path)
+    kind = "JSON" if p.suffix == ".json" else "YAML"
     try:
-        text = p.read_text()
-    except OSError as err:
-        raise ConfigError(f"cannot read config file {p}: {err.strerror or err}") from None
-    try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(f"config file {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {str(err).splitlines()[0]}") from None
+        data = json.loads(text) if kind == "JSON" else _safe_yaml(text)
+    except (yaml.YAMLError, ValueError, RecursionError) as err:  # ValueError: JSON errors, Python's int-size limit
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"config file {p} is not valid {kind}: {first[:200]}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a mapping of fields, not {type(data).__name__}")
+    check_document_size(data, f"config file {p}")
     return data
+
+
+def _read_config_text(p: Path) -> str:
+    try:
+        if p.is_dir():
+            raise ConfigError(f"config file {p} is a directory")
+        with open(p, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {p}: {err.strerror or err}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {p} is larger than {MAX_CONFIG_BYTES // 2**20} MB; a run config is a few KB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {p} is not UTF-8 text (byte {err.start}); is it a binary file?") from None
+
+
+def _safe_yaml(text: str) -> Any:
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def check_document_size(data: Any, what: str) -> None:
+    """Refuse documents whose YAML aliases expand past MAX_CONFIG_NODES values, that refer to
+    themselves, or that nest deeper than MAX_CONFIG_DEPTH (each would exhaust memory or the stack)."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_NODES or depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{what} is too large or too deeply nested once its YAML aliases are expanded "
+                              f"(limits: {MAX_CONFIG_NODES:,} values, depth {MAX_CONFIG_DEPTH})")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)

@@ -32,6 +32,7 @@ def train_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<model>-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="One line per epoch instead of a progress bar.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the whole run config; train nothing, write nothing.")] = False,
     init_from: Annotated[Optional[str], typer.Option("--init-from", help="Start from this bundle's weights (fresh head if num_classes differs).")] = None,
     freeze: Annotated[Optional[str], typer.Option("--freeze", help="Comma-separated modules to keep fixed (e.g. features).")] = None,
     nproc_per_node: Annotated[int, typer.Option("--nproc-per-node", help="Processes on this node (DDP under torch.distributed.run).")] = 1,
@@ -56,6 +57,9 @@ def train_cmd(
     from zoo.engine.rundir import RunDir
 
     command = os.environ.get(COMMAND_ENV) or "zoo " + shlex.join(sys.argv[1:])
+    if dry_run:
+        _dry_run(name, data, config_file, sets or [], flags, resume)
+        return
     # An existing directory is locked before it is read, so a second writer hears who holds it.
     named = resume if resume is not None else out
     lock = _lock(RunDir(named), command) if named is not None and named.is_dir() else None
@@ -78,6 +82,17 @@ def train_cmd(
     finally:
         if lock is not None:
             lock.release()
+
+
+def _dry_run(name: Optional[str], data: Optional[str], config_file: Optional[Path], sets: list[str],
+             flags: dict[str, Any], resume: Optional[Path]) -> None:
+    from zoo.engine.config import to_yaml
+
+    if resume is not None:
+        config, _ = _resumed(resume, name, data, config_file, sets, flags)
+    else:
+        config, _ = _fresh(name, data, config_file, sets, flags, None)
+    typer.echo(to_yaml(config), nl=False)
 
 
 def _lock(run: Any, command: str) -> Any:

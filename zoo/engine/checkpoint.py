@@ -104,7 +104,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         doc = json.loads(header.metadata[META_KEY])
         if doc.get("format") != FORMAT:
             raise ValueError(doc.get("format"))
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, RecursionError, AttributeError):
         raise CheckpointError(f"{path}: not a zoo checkpoint") from None
     return tensors, doc
 

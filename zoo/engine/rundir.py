@@ -127,27 +127,21 @@ class RunDir:
         os.replace(tmp, target)
 
     def read_config_doc(self) -> dict[str, Any]:
-        import yaml
+        from zoo.config import load_config_file
 
         if not self.is_run():
             raise RunDirError(f"{self.path} is not a run directory (no {CONFIG})")
-        try:
-            doc = yaml.safe_load((self.path / CONFIG).read_text())
-        except (OSError, yaml.YAMLError) as err:
-            raise RunDirError(f"{self.path / CONFIG} cannot be read: {str(err).splitlines()[0]}") from None
-        if not isinstance(doc, dict):
-            raise RunDirError(f"{self.path / CONFIG} is not a run config")
-        return doc
+        return load_config_file(self.path / CONFIG)
 
     def records(self) -> list[dict[str, Any]]:
         path = self.path / METRICS
         if not path.is_file():
             return []
         out = []
-        for line in path.read_text().splitlines():
+        for line in path.read_text(errors="replace").splitlines():
             try:
                 out.append(json.loads(line))
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 break  # a line cut short by a kill; everything after it is unreliable
         return out
 

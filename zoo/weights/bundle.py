@@ -253,7 +253,7 @@ def _read_file(path: Path) -> Weights:
     if META_CONFIG in meta:
         try:
             config = json.loads(meta[META_CONFIG])
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise WeightsError(f"{path}: metadata {META_CONFIG} is not valid JSON") from None
         if not isinstance(config, dict) or config_hash(config) != meta.get(META_HASH):
             raise WeightsError(f"{path}: metadata {META_CONFIG} does not match its {META_HASH}")
@@ -277,7 +277,7 @@ def _expand_aliases(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> d
     try:
         aliases = json.loads(meta[META_ALIASES])
         return {**tensors, **{alias: tensors[kept] for alias, kept in aliases.items()}}
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
         raise WeightsError(f"safetensors metadata {META_ALIASES} is malformed") from None
 
 

@@ -66,7 +66,7 @@ def read_bundle_config(directory: Path) -> BundleConfig:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WeightsError(f"{directory}: not a bundle ({CONFIG_FILE} is missing)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad UTF-8 or JSON, huge integers
         raise WeightsError(f"{path}: not valid JSON: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise WeightsError(f"{path}: must hold a JSON object, not {type(data).__name__}")

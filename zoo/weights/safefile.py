@@ -84,7 +84,7 @@ def read_header(path: str | Path) -> Header:
         raise WeightsError(f"{path}: is a directory, not a safetensors file") from None
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, integers past Python's digit limit, deep nesting
         _refuse_pickle(path, head)
         raise WeightsError(f"{path}: header is not valid JSON: corrupt or not safetensors") from None
     if not isinstance(doc, dict):
