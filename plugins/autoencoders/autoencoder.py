@@ -19,7 +19,7 @@ differ only in data (`VARIANTS`, the manifest's `defaults`):
 
 The decoder mirrors the encoder. `ae_classifier` is a classifier built on an autoencoder's
 encoder (the same `Encoder`, so `zoo train ae_classifier --init-from stacked_ae.mnist` loads its
-`encoder.*` tensors) with a linear head on the code; `--freeze encoder` keeps the codes fixed,
+`encoder.*` tensors) with a linear head on the batch-normalised code; `--freeze encoder` keeps the codes fixed,
 leaving it out fine-tunes encoder and head jointly. The denoising autoencoder corrupts its input in training
 mode only (like dropout, from the global RNG, so resume replays it); the target stays clean.
 
@@ -237,8 +237,9 @@ class AEClassifierConfig(ImageClassifierConfig):
         return {"normalize": False}
 
     def train_defaults(self) -> dict[str, Any]:
-        """Adam 1e-3, 20 epochs, batch 50 (so that 10 labels per class still make two batches)."""
-        return {"epochs": 20, "batch_size": 50, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
+        """Sized for labelled subsets (10-100 per class): Adam 1e-2, 100 epochs, batch 50, so that 10
+        labels per class still make two batches and 200 steps. With all labels, fewer epochs suffice."""
+        return {"epochs": 100, "batch_size": 50, "optimizer": "adam", "lr": 1e-2, "weight_decay": 0.0,
                 "scheduler": "cosine", "warmup_epochs": 0.0}
 
 
@@ -247,7 +248,10 @@ class AEClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config.encoder_config())
-        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.code_size, config.num_classes))  # N x num_classes
+        # Codes come at whatever scale the autoencoder left them (often ~0.1); batch norm standardises
+        # them, as the linear probe does, so that one learning rate suits every encoder.
+        self.head = nn.Sequential(nn.BatchNorm1d(config.code_size), nn.Dropout(config.dropout),
+                                  nn.Linear(config.code_size, config.num_classes))  # N x num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))

@@ -26,10 +26,10 @@ def sample_cmd(
 
     loaded = load_trained(weights, name, data)
     task = loaded.task
+    options = _task_options(task, loaded.model.zoo_name, label=label, interpolate=interpolate, reconstruct=reconstruct,
+                            truncation=truncation)  # refused before any data is loaded
     examples = load_eval_split(loaded, task.sample_split) if task.sample_split else None
-    path = task.sample(examples, n, out, seed=seed, **_task_options(task, loaded.model.zoo_name, label=label,
-                                                                    interpolate=interpolate, reconstruct=reconstruct,
-                                                                    truncation=truncation))
+    path = task.sample(examples, n, out, seed=seed, **options)
     console.print(f"wrote {path}", markup=False, highlight=False)
 
 
