@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import PluginError, UnknownModelError
+from zoo.index import save_index
 from zoo.manifest import FamilyEntry, Manifest, ModelEntry
 
 ENTRY_POINT_GROUP = "zoo.plugins"
@@ -347,6 +348,7 @@ def discover() -> Registry:
             continue
         _add_plugin(reg, PluginRecord(manifest.plugin.name, source, path, manifest, builtin=builtin))
     parsed.save()
+    save_index(reg)
     return reg
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-from zoo.cli.app import app, err_console
-
 # Each module registers its commands on `app` when imported.
 COMMAND_MODULES = (
     "zoo.cli.listing",
@@ -27,7 +25,7 @@ COMMAND_MODULES = (
     "zoo.cli.convert",
 )
 
-__all__ = ["app", "main"]
+__all__ = ["main", "run"]
 
 
 def _register_commands() -> None:
@@ -36,13 +34,17 @@ def _register_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from zoo.cli.fast import answer
+
     args = list(sys.argv[1:] if argv is None else argv)
-    sys.exit(run(args))
+    code = answer(args)  # `zoo list` from the index, before typer, rich and pydantic are imported
+    sys.exit(run(args) if code is None else code)
 
 
 def run(args: list[str]) -> int:
     """Run one command line; return its exit code (0 done, 2 user error, 1 bug, 130 interrupted)."""
     from zoo.cli import usage
+    from zoo.cli.app import app, err_console
     from zoo.errors import ZooError
 
     debug = "--debug" in args
@@ -87,10 +89,14 @@ def run(args: list[str]) -> int:
 def _root_command() -> object:
     import typer
 
+    from zoo.cli.app import app
+
     return typer.main.get_command(app)
 
 
 def _error(text: str) -> None:
+    from zoo.cli.app import err_console
+
     line = " ".join(text.split())
     err_console.print(f"error: {line if len(line) <= 2000 else line[:2000] + '…'}", markup=False, highlight=False)
 

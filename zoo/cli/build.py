@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from zoo.cli import complete
 from zoo.cli.app import app, console, note, print_json
 
 
@@ -20,7 +21,7 @@ def model_overrides(config_file: Optional[Path], sets: list[str]) -> dict:
 
 @app.command("build")
 def build_cmd(
-    name: Annotated[str, typer.Argument(help="Model or family name (or plugin:model).")],
+    name: Annotated[str, typer.Argument(help="Model or family name (or plugin:model).", autocompletion=complete.model_names)],
     config_file: Annotated[Optional[Path], typer.Option("--config", help="YAML or JSON file of config fields.")] = None,
     sets: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field: key=value (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

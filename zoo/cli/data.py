@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from zoo.cli import complete
 from zoo.cli.app import app, console, print_json
 
 data_app = typer.Typer(help="Datasets: list what is cached, fetch more.", no_args_is_help=True)
@@ -58,7 +59,7 @@ def list_cmd(
 
 @data_app.command("fetch")
 def fetch_cmd(
-    name: Annotated[str, typer.Argument(help="Dataset name: mnist, fashion-mnist, cifar10.")],
+    name: Annotated[str, typer.Argument(help="Dataset name: mnist, fashion-mnist, cifar10.", autocompletion=complete.datasets)],
     root: RootOption = None,
 ) -> None:
     """Fetch a dataset into the cache (verified by checksum), with a progress bar."""

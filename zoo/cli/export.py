@@ -7,14 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from zoo.cli import complete
 from zoo.cli.app import app, console, note
 
 
 @app.command("export")
 def export_cmd(
-    name: Annotated[str, typer.Argument(help="Pretrained tag (lenet5.mnist), or the model --weights belong to.")],
+    name: Annotated[str, typer.Argument(help="Pretrained tag (lenet5.mnist), or the model --weights belong to.", autocompletion=complete.model_names)],
     weights: Annotated[Optional[str], typer.Option("--weights", help="Bundle directory, .safetensors file, tag (lenet5.mnist) or hf:// URL.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="safetensors, onnx or torchscript.")] = "onnx",
+    fmt: Annotated[str, typer.Option("--format", help="safetensors, onnx or torchscript.", autocompletion=complete.formats)] = "onnx",
     out: Annotated[Optional[Path], typer.Option("--out", help="Output file (default: NAME + the format's extension).")] = None,
     sets: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field: key=value (repeatable).")] = None,
     adapt_head: Annotated[bool, typer.Option("--adapt-head", help="Re-initialise a classifier head whose num_classes differs.")] = False,
@@ -22,7 +23,8 @@ def export_cmd(
 ) -> None:
     """Export a model with its weights; ONNX and TorchScript are checked against PyTorch (1e-4, dynamic batch)."""
     from zoo.config import apply_overrides
-    from zoo.export import FORMATS, ExportError
+    from zoo.export import ExportError
+    from zoo.formats import FORMATS
     from zoo.weights.tags import pick_weights
 
     weights, expect = pick_weights(name, weights)

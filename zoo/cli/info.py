@@ -4,12 +4,13 @@ from typing import Annotated
 
 import typer
 
+from zoo.cli import complete
 from zoo.cli.app import app, console, note, print_json
 
 
 @app.command("info")
 def info_cmd(
-    name: Annotated[str, typer.Argument(help="Model or family name (or plugin:model).")],
+    name: Annotated[str, typer.Argument(help="Model or family name (or plugin:model).", autocompletion=complete.model_names)],
     schema: Annotated[bool, typer.Option("--schema", help="Print the config's JSON schema.")] = False,
 ) -> None:
     """Summary, paper, task, plugin, parameter count, config fields and pretrained tags of a model."""
