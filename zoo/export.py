@@ -20,13 +20,13 @@ import torch
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.formats import FORMATS
 
 
 class ExportError(ZooError):
     """An export that cannot be done or does not reproduce the model: one line, exit 2."""
 
 
-FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
 ATOL = 1e-4
 ONNX_OPSET = 17
 _CHECK_BATCHES = (1, 3)

@@ -5,12 +5,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from zoo.cli import complete
 from zoo.cli.app import app, console
 
 
 @app.command("sample")
 def sample_cmd(
-    name: Annotated[Optional[str], typer.Argument(help="Pretrained tag (dcgan.mnist), or the model --weights belong to.")] = None,
+    name: Annotated[Optional[str], typer.Argument(help="Pretrained tag (dcgan.mnist), or the model --weights belong to.", autocompletion=complete.model_names)] = None,
     weights: Annotated[Optional[str], typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, tag or hf:// URL.")] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=1024, help="Number of samples in the grid.")] = 64,
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("samples.png"),
