@@ -136,3 +136,14 @@ def test_labelled_subset_is_class_balanced_and_seeded():
     assert torch.bincount(a["labels"]).tolist() == [5] * 7
     assert torch.equal(a["images"], b["images"]) and not torch.equal(a["images"], c["images"])
     assert torch.equal(a["labels"], labels[a["images"]])
+
+
+def test_zoo_train_takes_each_family_recipe_as_its_default():
+    from zoo.engine.config import compose
+
+    vae = compose("vae", data_name="mnist")
+    assert (vae.train.optimizer, vae.train.lr, vae.train.batch_size, vae.train.epochs) == ("adam", 1e-3, 100, 100)
+    assert compose("stacked_ae").train.epochs == 20
+    classifier = compose("ae_classifier", data_name="mnist")
+    assert classifier.data["normalize"] is False  # the encoder was trained on [0, 1] pixels
+    assert compose("ae_classifier", sets=["data.normalize=true"]).data["normalize"] is True
