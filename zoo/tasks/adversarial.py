@@ -63,10 +63,6 @@ class Game:
     label_smoothing: float = 0.0
     generators: int = 1
 
-    @property
-    def critic(self) -> bool:
-        return self.loss == "wasserstein"
-
 
 class AdversarialTask(Task):
     main_metric: ClassVar[str] = "fid"
@@ -132,7 +128,7 @@ class AdversarialTask(Task):
         d_metrics["d_grad_norm"] = grad_norm(self.model.discriminator)
         g_metrics: dict[str, torch.Tensor] = {}
         for _ in range(self.game.g_steps):
-            g_metrics = self.g_step(modules["generator"], real, labels, slices, stepper)
+            g_metrics = self.g_step(modules["generator"], slices, stepper)
         g_metrics["g_grad_norm"] = grad_norm(self.model.generator)
         return {"loss": d_metrics.pop("d_loss"), **g_metrics, **d_metrics}
 
@@ -179,14 +175,19 @@ class AdversarialTask(Task):
             metrics["identification"] = (fake_out[:, :k].argmax(1) == c).float().mean()
         return loss, {"d_real": d_real.detach(), "d_fake": d_fake.detach(), **metrics}
 
-    def g_step(self, g: nn.Module, real: torch.Tensor, labels: torch.Tensor | None,
-               slices: list[tuple[torch.Tensor, torch.Tensor | None]], stepper: Stepper) -> dict[str, torch.Tensor]:
-        """One update of G against D frozen (or against D advanced `unrolled_steps` steps, then put back)."""
+    def g_step(self, g: nn.Module, slices: list[tuple[torch.Tensor, torch.Tensor | None]],
+               stepper: Stepper) -> dict[str, torch.Tensor]:
+        """One update of G against D frozen (or against D advanced `unrolled_steps` steps, then put back).
+
+        As many fakes as one critic slice holds (the papers' m); the first slice is the real
+        batch that feature matching compares with.
+        """
         d = self.model.discriminator  # unwrapped: D is not updated here, so DDP has nothing to synchronise for it
         saved = self._unroll(slices, stepper) if self.game.unrolled_steps else None
         frozen = [p for p in d.parameters() if p.requires_grad]
         for p in frozen:
             p.requires_grad_(False)
+        real, labels = slices[0]
         try:
             n = len(real)
             c = self.fake_condition(n)
@@ -223,8 +224,8 @@ class AdversarialTask(Task):
         """Advance the raw D `unrolled_steps` steps with its own optimizer; returns what puts it back.
 
         Deviation from Metz et al.: G's gradient does not flow back through the unrolled updates
-        (no second-order term), the first-order form of their public code's `unrolled` option, at
-        a fraction of the cost.
+        (their second-order term is dropped), so the cost is the k extra D steps; G still answers
+        the D it is about to face rather than the current one.
         """
         d, opt = self.model.discriminator, stepper.optimizers["discriminator"]
         saved = (copy.deepcopy(d.state_dict()), copy.deepcopy(opt.state_dict()))
