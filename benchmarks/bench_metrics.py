@@ -14,9 +14,9 @@ Time per metric is `EvalResult.seconds`; total is the whole call, feature extrac
 Side by side, in one process, interleaved so load on the shared machine hits both alike:
   same features  zoo.metrics.fid / kid on feature rows, against torchmetrics' metric objects
                  fed the very same rows (a pass-through `feature=` module)
-  from images    zoo.metrics.evaluate given both image sets as tensors (it extracts both),
-                 against torchmetrics with the extractor as `feature=`, updated with both
-                 image sets; the reference is the first n training images on both sides
+  from images    zoo.metrics.fid / kid given both image sets (each call extracts both), against
+                 torchmetrics with the extractor as `feature=`, updated with both image sets
+                 (each metric object extracts both); the first n training images on both sides
 
 Prints Markdown tables.
 """
@@ -116,8 +116,8 @@ def side_by_side(test: torch.Tensor, train: torch.Tensor, n: int, runs: int) -> 
     contenders = {
         "zoo, same features": lambda: (fid(x, y), kid(x, y, seed=0, **KID_SUBSETS).mean),
         "torchmetrics, same features": lambda: torchmetrics_on_rows(x, y, seed=0),
-        "zoo, from images": lambda: tuple(evaluate(test[:n], train[:n], metrics="fid,kid", seed=0).scores[m]
-                                          for m in ("fid", "kid")),
+        "zoo, from images": lambda: (fid(train[:n], test[:n], extractor=ext),
+                                     kid(train[:n], test[:n], extractor=ext, seed=0, **KID_SUBSETS).mean),
         "torchmetrics, from images": lambda: torchmetrics_on_images(ext, train[:n], test[:n], seed=0),
     }
     times: dict[str, list[float]] = {k: [] for k in contenders}
@@ -130,7 +130,6 @@ def side_by_side(test: torch.Tensor, train: torch.Tensor, n: int, runs: int) -> 
     print(f"\n| {n:,} vs {n:,}, lenet5_mnist | FID | KID mean | median s (FID + KID) | zoo / torchmetrics time |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, (f, k) in results.items():
-        k = k.mean if hasattr(k, "mean") else k
         peer = name.replace("zoo", "torchmetrics")
         ratio = statistics.median(times[name]) / statistics.median(times[peer]) if name.startswith("zoo") else None
         shown = f"{ratio:.2f}" if ratio is not None else ""
