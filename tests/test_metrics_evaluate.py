@@ -126,6 +126,15 @@ def test_bad_evaluate_arguments_are_zoo_errors(kwargs, message):
         evaluate(Noise(), torch.rand(10, 1, 28, 28), **kwargs)
 
 
+def test_a_generator_sampling_outside_the_data_range_is_refused_not_clipped():
+    class Tanh(Noise):
+        def sample(self, n, generator=None, condition=None):
+            return super().sample(n, generator) * 2 - 1  # [-1, 1], a GAN's raw output
+
+    with pytest.raises(ZooError, match=r"Tanh.sample\(\) returned values in \[-1, 1\]; generators must return"):
+        evaluate(Tanh(), torch.rand(10, 1, 28, 28), n=10)
+
+
 def test_a_module_without_sample_is_refused():
     with pytest.raises(ZooError, match="has no sample"):
         evaluate(nn.Linear(2, 2), torch.rand(10, 1, 28, 28), n=10)

@@ -22,6 +22,7 @@ from zoo.metrics.features import Embedding, FeatureExtractor
 METRICS = ("fid", "is", "mode_score", "kid", "mmd", "one_nn", "wasserstein", "precision", "recall")
 NEEDS_PROBS = {"is", "mode_score"}
 SAMPLE_BATCH = 500
+RANGE_SLACK = 1e-3  # float error a generator's output may carry beyond [0, 1]
 LENET_NOTE = ("computed on LeNet-5 MNIST features: comparable only with other results on lenet5_mnist "
               "features, not with FIDs/KIDs on Inception-v3 features")
 OTHER_NOTE = "comparable only with results computed on the same extractor and weights"
@@ -112,18 +113,30 @@ def _fake_embedding(source: nn.Module | torch.Tensor, ext: FeatureExtractor, n: 
 @torch.inference_mode()
 def _sample_embedding(model: nn.Module, ext: FeatureExtractor, n: int, seed: int,
                       progress: ProgressSink | None) -> Embedding:
-    """Draw `n` images, SAMPLE_BATCH at a time, and keep only their features."""
+    """Draw `n` images, SAMPLE_BATCH at a time, and keep only their features (the model is put in eval mode)."""
     model.eval()
     device = next(model.parameters(), torch.empty(0)).device
     generator = torch.Generator(device=device).manual_seed(seed)
     parts = []
     for start in range(0, n, SAMPLE_BATCH):
         images = model.sample(min(SAMPLE_BATCH, n - start), generator=generator)
+        check_value_range(images, type(model).__name__)
         parts.append(ext.embed(images.cpu()))
         if progress is not None:
             progress.advance(len(images))
     probs = [p.probs for p in parts]
     return Embedding(torch.cat([p.features for p in parts]), None if probs[0] is None else torch.cat(probs))
+
+
+def check_value_range(images: torch.Tensor, source: str) -> None:
+    """Samples must be in the data's value range ([0, 1] floats, or uint8): a generator left in tanh's
+    [-1, 1] would otherwise be clipped silently and every metric would judge the clipped images."""
+    if images.dtype == torch.uint8:
+        return
+    low, high = float(images.min()), float(images.max())
+    if low < -RANGE_SLACK or high > 1 + RANGE_SLACK:
+        raise ZooError(f"{source}.sample() returned values in [{low:.3g}, {high:.3g}]; generators must return "
+                       "images in the data's value range [0, 1]")
 
 
 def _reference(reference: str | torch.Tensor, ext: FeatureExtractor, progress: ProgressSink | None) -> Embedding:
