@@ -22,7 +22,7 @@ def eval_cmd(
     extractor: Annotated[str, typer.Option("--extractor", help="Generators: feature extractor (`zoo list --extractors`).")] = "lenet5_mnist",
     extractor_weights: Annotated[Optional[str], typer.Option("--extractor-weights", help="Generators: local weights file for the extractor (never downloaded).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Generators: seed of the samples, reference rows and metric subsets.")] = 0,
-    iw_samples: Annotated[Optional[int], typer.Option("--iw-samples", help="VAEs: also the IWAE estimate of the NLL (nats) with K importance samples per image.")] = None,
+    iw_samples: Annotated[Optional[int], typer.Option("--iw-samples", help="VAEs: importance samples per image of the IWAE NLL estimate (default 100).")] = None,
     latent_map: Annotated[Optional[Path], typer.Option("--latent-map", help="Autoencoders/VAEs: PNG scatter of the codes coloured by class (PCA beyond 2-d).")] = None,
     linear_probe: Annotated[bool, typer.Option("--linear-probe", help="Autoencoders/VAEs: test accuracy of a linear classifier on the frozen codes.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
