@@ -96,6 +96,15 @@ def test_a_third_party_extractor_is_listed_and_loaded_through_its_manifest(plugi
     assert len(ext.weights_sha256) == 64 and ext.name == "mean_pixel"
 
 
+def test_a_text_encoder_is_not_loaded_as_an_image_feature_extractor(plugins):  # noqa: F811
+    doc = {**manifest("words", model_entry("tinyt", "textpkg")), "schema_version": 2,
+           "extractors": [extractor_entry("caption_encoder", "textpkg.tiny:mean_pixel", kind="text", weights=None)]}
+    plugins.install("zoo-words", "textpkg", doc, module_source=FIXTURE_EXTRACTOR)
+    assert {r.name: r.kind for r in list_extractors()}["caption_encoder"] == "text"
+    with pytest.raises(ExtractorError, match="'caption_encoder' is of kind 'text'; this needs kind 'features'"):
+        load_extractor("caption_encoder")
+
+
 def test_an_extractor_whose_code_disagrees_with_its_manifest_is_a_plugin_error(plugins, tmp_path):  # noqa: F811
     doc = {**manifest("wide", model_entry("tinyw", "widepkg")), "schema_version": 2,
            "extractors": [extractor_entry("too_wide", "widepkg.tiny:too_wide")]}

@@ -97,11 +97,16 @@ def find_extractor(name: str) -> ExtractorSpec:
     return spec
 
 
-def load_extractor(name: str = DEFAULT_EXTRACTOR, weights: str | Path | None = None) -> Any:
-    """The extractor `name` in eval mode, on `weights` (a file or bundle) or else its own pretrained tag."""
+def load_extractor(name: str = DEFAULT_EXTRACTOR, weights: str | Path | None = None, kind: str = "features") -> Any:
+    """The extractor `name` in eval mode, on `weights` (a file or bundle) or else its own pretrained tag.
+
+    `kind` is what the caller can use: image metrics need 'features', not a text encoder.
+    """
     from zoo.registry import import_ref
 
     spec = find_extractor(name)
+    if spec.entry.kind != kind:
+        raise ExtractorError(f"extractor '{name}' is of kind '{spec.entry.kind}'; this needs kind '{kind}'")
     source, sha256 = _weights_of(spec, weights)
     factory = import_ref(spec.entry.code)
     extractor = factory(source)
