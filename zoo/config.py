@@ -64,9 +64,11 @@ class ModelConfig(ZooConfig):
 class ImageClassifierConfig(ModelConfig):
     """The vocabulary every image classifier shares (timm's names)."""
 
-    num_classes: int = Field(10, ge=1, description="Number of output classes.")
-    in_chans: int = Field(1, ge=1, description="Input image channels (1 grey, 3 RGB).")
-    image_size: int = Field(32, ge=8, description="Input height and width in pixels.")
+    # The upper bounds are far past any published model; they turn a typo (an extra digit or
+    # three) into a one-line config error instead of a request for terabytes of memory.
+    num_classes: int = Field(10, ge=1, le=1_000_000, description="Number of output classes.")
+    in_chans: int = Field(1, ge=1, le=4096, description="Input image channels (1 grey, 3 RGB).")
+    image_size: int = Field(32, ge=8, le=4096, description="Input height and width in pixels.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate before classifier layers.")
     activation: Activation = Field("relu", description="Hidden activation function.")
     init: Init = Field("paper", description="Weight initialisation scheme ('paper' = as published).")

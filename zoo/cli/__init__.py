@@ -59,6 +59,11 @@ def run(args: list[str]) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         code = 130
+    except MemoryError:
+        if debug:
+            raise
+        _error("out of memory: the model, batch or image size asked for does not fit on this machine")
+        code = 2
     except OSError as err:  # a path the user named: missing, a directory, unreadable, too long, disk full
         if debug:
             raise
@@ -76,6 +81,11 @@ def run(args: list[str]) -> int:
         if type(err).__name__ == "Abort":
             err_console.print("aborted")
             return 130
+        if _is_allocation_failure(err):
+            if debug:
+                raise
+            _error(f"out of memory: {str(err).splitlines()[0][:200]}; a smaller model, batch or image size may fit")
+            return 2
         if usage.is_click_exception(err):
             _error(usage.describe(err, args, _root_command()))
             return 2
@@ -84,6 +94,12 @@ def run(args: list[str]) -> int:
         _error(f"{type(err).__name__}: {err} (an internal error: please report it; run with --debug for the traceback)")
         code = 1
     return code if isinstance(code, int) else 0
+
+
+def _is_allocation_failure(err: Exception) -> bool:
+    """torch's allocators fail with RuntimeError (CPU) or torch.OutOfMemoryError (CUDA)."""
+    return type(err).__name__ == "OutOfMemoryError" or (
+        isinstance(err, RuntimeError) and ("can't allocate memory" in str(err) or "out of memory" in str(err)))
 
 
 def _root_command() -> object:
