@@ -263,6 +263,14 @@ def test_index_is_not_used_once_a_distribution_is_installed(plugins, tmp_path, m
     assert load_index() is None
 
 
+def test_list_extractors_names_each_extractor_with_its_weights(capsys):
+    rows = {r["name"]: r for r in json.loads(run_zoo(capsys, "list", "--extractors", "--json").out)}
+    assert rows["lenet5_mnist"]["weights"] == "lenet5.mnist" and rows["lenet5_mnist"]["num_features"] == 84
+    assert rows["inception_v3"]["weights"] == "user-supplied"
+    table = run_zoo(capsys, "list", "--extractors").out.splitlines()
+    assert table[0].split()[:3] == ["name", "plugin", "kind"] and any(line.startswith("lenet5_mnist") for line in table)
+
+
 def test_completion_offers_models_tags_families_datasets_and_formats():
     from zoo.cli import complete
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from typing import Annotated, Optional
 
 import typer
@@ -16,12 +18,16 @@ def list_cmd(
     family: Annotated[Optional[str], typer.Option(help="Only this family.", autocompletion=complete.families)] = None,
     pretrained: Annotated[bool, typer.Option("--pretrained", help="Only models with pretrained weights, listed as name.tag.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    extractors: Annotated[bool, typer.Option("--extractors", help="List the feature extractors generative metrics use instead.")] = False,
 ) -> None:
     """List the models of every installed plugin (reads manifests only; imports no torch)."""
     from zoo.index import index_rows, render_list, select
     from zoo.manifest import TASKS
     from zoo.registry import get_registry
 
+    if extractors:
+        _list_extractors(as_json)
+        return
     if task is not None and task not in TASKS:
         raise ZooError(f"unknown task '{task}'; allowed: {', '.join(TASKS)}")
     rows = index_rows(get_registry())
@@ -31,3 +37,20 @@ def list_cmd(
     typer.echo(text)
     if footer:
         console.print(footer, style="dim")
+
+
+def _list_extractors(as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from zoo.metrics.extractors import list_extractors
+
+    rows = [asdict(r) for r in list_extractors()]
+    warn_registry_problems()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    header = ["name", "plugin", "kind", "input", "features", "classes", "weights", "summary"]
+    table = [[r["name"], r["plugin"], r["kind"], f"{r['in_chans']}x{r['input_size']}x{r['input_size']}",
+              str(r["num_features"]), str(r["num_classes"] or "-"), r["weights"], r["summary"]] for r in rows]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    typer.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *table]))
