@@ -8,6 +8,7 @@ over 10k x 10k pairs do not lose digits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -119,13 +120,9 @@ def probs_of(x: torch.Tensor | Embedding, extractor: FeatureExtractor | None = N
     return probs
 
 
-_DEFAULT: list[FeatureExtractor] = []
-
-
+@functools.lru_cache(maxsize=1)
 def default_extractor() -> FeatureExtractor:
     """The default extractor (`lenet5_mnist`), loaded once per process."""
     from zoo.metrics.extractors import load_extractor
 
-    if not _DEFAULT:
-        _DEFAULT.append(load_extractor())
-    return _DEFAULT[0]
+    return load_extractor()
