@@ -138,6 +138,28 @@ def test_a_bundle_generator_exports_to_onnx_and_samples_on_its_own(reference, tm
     assert images.shape == (5, 1, 32, 32) and 0.0 <= images.min() and images.max() <= 1.0
 
 
+def test_a_cgan_generator_exports_with_a_label_input_to_torchscript_and_onnx(tmp_path, capsys):
+    import numpy as np
+    import onnxruntime as ort
+
+    import zoo
+
+    model = zoo.create_model("cgan", hidden=8).eval()
+    bundle = zoo.save_pretrained(model, tmp_path / "cgan")
+    for fmt, name in (("onnx", "g.onnx"), ("torchscript", "g.pt")):
+        r = run_zoo(capsys, "export", "cgan", "--weights", str(bundle), "--format", fmt, "--out", str(tmp_path / name))
+        assert r.code == 0, r.err
+    noise, labels = torch.randn(4, 100), torch.tensor([0, 3, 7, 9])
+    with torch.no_grad():
+        want = model.render(noise, labels)
+    scripted = torch.jit.load(str(tmp_path / "g.pt"))
+    assert torch.allclose(scripted(noise, labels), want, atol=1e-5)
+    session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"noise": noise.numpy(), "label": labels.numpy().astype(np.int64)})
+    assert [i.name for i in session.get_inputs()] == ["noise", "label"]
+    assert np.allclose(got, want.numpy(), atol=1e-5)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--label", "3"], "unconditional"),
     (["--truncation", "0"], "truncation"),
