@@ -216,3 +216,13 @@ def test_batch_that_does_not_split_into_critic_steps_is_a_config_error():
     model = zoo.create_model("wgan", width=8)
     with pytest.raises(ConfigError, match="d_steps=5"):
         AdversarialTask(model, config, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("image_size, in_chans", [(28, 1), (32, 3), (64, 3)])
+def test_dcgan_is_sized_for_28_32_and_64_pixels_and_one_or_three_channels(image_size, in_chans, digits):
+    model, task, modules, stepper = setup("dcgan", f"model.image_size={image_size}", f"model.in_chans={in_chans}",
+                                          "model.width=4", batch=8)
+    metrics = task.train_step(next(batches(digits, 8, 1)), modules, stepper)  # digits padded/resized, grey repeated
+    assert all(torch.isfinite(v) for v in metrics.values())
+    model.eval()
+    assert model.sample(2).shape == (2, in_chans, image_size, image_size)
