@@ -211,10 +211,12 @@ def draw_latent_map(codes: torch.Tensor, labels: torch.Tensor, out: Path, classe
 
     xy, what = project_2d(codes)
     fig, ax = plt.subplots(figsize=(7, 6))
-    points = ax.scatter(xy[:, 0].numpy(), xy[:, 1].numpy(), c=labels.numpy(), cmap="tab10", s=2, alpha=0.7)
-    bar = fig.colorbar(points, ax=ax, ticks=range(int(labels.max()) + 1))
+    k = int(labels.max()) + 1
+    points = ax.scatter(xy[:, 0].numpy(), xy[:, 1].numpy(), c=labels.numpy(), cmap="tab10" if k <= 10 else "tab20",
+                        vmin=-0.5, vmax=k - 0.5, s=2, alpha=0.7)  # one colour band per class, centred on its tick
+    bar = fig.colorbar(points, ax=ax, ticks=range(k))
     if classes:
-        bar.set_ticklabels([c.split(" - ")[0] for c in classes][: int(labels.max()) + 1])
+        bar.set_ticklabels([c.split(" - ")[0] for c in classes][:k])
     ax.set_title(f"{title}: {len(codes):,} test codes ({what}, {codes.shape[1]}-d)", fontsize=9)
     fig.tight_layout()
     out = Path(out)
