@@ -164,7 +164,6 @@ class Decoder(nn.Module):
     def __init__(self, c: VAEConfig) -> None:
         super().__init__()
         self.shape = (c.in_chans, c.image_size, c.image_size)
-        self.latent_size, self.condition_classes = c.latent_size, c.condition_classes
         width = c.latent_size + c.condition_classes
         if c.architecture == "dense":
             sizes = [width, *reversed(c.hidden_sizes)]
