@@ -4,8 +4,9 @@ A plugin is a manifest file (YAML) shipped inside a Python package and announced
 the `zoo.plugins` entry point as `"package:manifest.yaml"`. Listing reads manifests only;
 the code named by `config` and `builder` is imported when a model is built.
 
-Version 2 adds `extractors:`, the feature extractors (and text encoders) that generative
-metrics run on; the code named by an extractor's `code` is imported when a metric needs it.
+Version 2 adds `extractors:`, the feature extractors that generative metrics run on, and
+`text_encoders:`, what text-to-image models turn prompts into embeddings with; the code named
+by an entry's `code` is imported when it is used.
 A version-1 manifest is read as before and provides no extractors.
 """
 
@@ -96,6 +97,19 @@ class ExtractorEntry(_Strict):
                                                   "must supply a weights file (never downloaded).")
 
 
+class TextEncoderEntry(_Strict):
+    name: str = Field(description="Text encoder name, used as a text-to-image model's `text_encoder` (lower case, "
+                                   "digits, '_').", pattern=_NAME)
+    summary: str = Field(description="One line about the encoder.")
+    code: str = Field(description="Callable taking the entry and returning the encoder module (prompts -> embeddings), "
+                                   "as 'module:attr' (imported lazily).", pattern=_CODE_REF)
+    dim: int = Field(description="Length of one embedding.", ge=1)
+    trainable: bool = Field(False, description="Whether its parameters train with the model (and live in its "
+                                               "bundle); a pretrained encoder stays frozen and outside the bundle.")
+    package: str | None = Field(None, description="Python distribution that ships its weights (installed, never "
+                                                  "downloaded at run time); none: it needs no files.")
+
+
 class Manifest(_Strict):
     schema_version: Literal[1, 2] = Field(description="Manifest schema version; this zoo reads versions 1 and 2 "
                                                       "(2 adds `extractors`).")
@@ -104,6 +118,8 @@ class Manifest(_Strict):
     models: tuple[ModelEntry, ...] = Field(description="The models this plugin provides.")
     extractors: tuple[ExtractorEntry, ...] = Field((), description="Feature extractors and text encoders for "
                                                                    "generative metrics (schema version 2).")
+    text_encoders: tuple[TextEncoderEntry, ...] = Field((), description="Text encoders that text-to-image models "
+                                                                        "condition on (schema version 2).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -118,6 +134,11 @@ class Manifest(_Strict):
                 raise ValueError(f"family '{fam.name}': default '{fam.default}' is not one of its models")
         if self.extractors and self.schema_version < 2:
             raise ValueError("'extractors' needs schema_version: 2")
+        if self.text_encoders and self.schema_version < 2:
+            raise ValueError("'text_encoders' needs schema_version: 2")
+        encoders = [e.name for e in self.text_encoders]
+        if len(set(encoders)) < len(encoders):
+            raise ValueError(f"text encoder names listed twice: {', '.join(sorted({n for n in encoders if encoders.count(n) > 1}))}")
         extractors = [e.name for e in self.extractors]
         dup = sorted({n for n in extractors if extractors.count(n) > 1})
         if dup:

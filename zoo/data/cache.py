@@ -29,6 +29,11 @@ LAYOUT: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
         "train": tuple(f"data_batch_{i}" for i in range(1, 6)) + ("batches.meta",),
         "test": ("test_batch", "batches.meta"),
     }),
+    # built by the zoo from mnist (zoo.data.captions); recipe.json records version and thresholds
+    "mnist-captions": ("mnist-captions", {
+        "train": ("recipe.json", "captions.json", "train.safetensors"),
+        "test": ("recipe.json", "captions.json", "test.safetensors"),
+    }),
 }
 
 

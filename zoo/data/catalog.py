@@ -52,6 +52,11 @@ DATASETS: dict[str, DatasetInfo] = {
         (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
         "torchvision's mirror",
     ),
+    "mnist-captions": DatasetInfo(
+        "mnist-captions", "MNIST with captions naming the digit and its measured thickness, slant, size, position; "
+        "3 held-out phrasings", 1, 28, 10, {"train": 60000, "test": 10000}, (0.1307,), (0.3081,),
+        "built by the zoo from mnist on first use (zoo.data.captions)",
+    ),
     "folder": DatasetInfo(
         "folder", "Any image folder in torchvision's ImageFolder layout (root/class/image.png)",
         3, 0, 0, {}, (), (), "not fetched: point `root` at your directory",

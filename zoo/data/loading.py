@@ -69,6 +69,8 @@ def load_dataset(data: str | DataConfig = "mnist", split: str = "train", **field
     source = "test" if split == "test" else "train"
     if info.name == "folder":
         ds = _load_folder(cfg, source)
+    elif info.name == "mnist-captions":
+        ds = _load_captions(cfg, source)
     else:
         ds = _load_named(info, cfg, source)
     return _hold_out(ds, split, cfg.val_size)
@@ -83,6 +85,8 @@ def _hold_out(ds: Dataset, split: str, val_size: int) -> Dataset:
         raise DataError(f"val_size={val_size} leaves no training data ({ds.name} has {n} training examples)")
     part = slice(n - val_size, n) if split == "val" else slice(0, n - val_size)
     ds.images, ds.labels, ds.split = ds.images[part], ds.labels[part], split
+    for name in getattr(ds, "per_example", ()):  # a dataset's own per-example tensors (mnist-captions' captions)
+        setattr(ds, name, getattr(ds, name)[part])
     return ds
 
 
@@ -157,6 +161,14 @@ def _check(info: DatasetInfo, root: Path, images: torch.Tensor, labels: torch.Te
         raise DataError(f"{info.name} in {where} is corrupt: {images.shape[0]} images but {labels.shape[0]} labels")
     if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
         raise DataError(f"{info.name} in {where} is corrupt: labels outside 0..{num_classes - 1}")
+
+
+def _load_captions(cfg: DataConfig, split: str) -> Dataset:
+    """mnist-captions: built from the cached MNIST on first use (zoo.data.captions)."""
+    from zoo.data.captions import load_captioned
+
+    mnist = dataset_info("mnist")
+    return load_captioned(Path(cfg.root or default_root()).expanduser(), split, lambda s: _load_named(mnist, cfg, s))
 
 
 def _load_folder(cfg: DataConfig, split: str) -> Dataset:

@@ -29,6 +29,7 @@ TASK_CLASSES = {
     "adversarial": "zoo.tasks.adversarial:AdversarialTask",
     "autoencoding": "zoo.tasks.autoencoding:AutoencodingTask",
     "variational": "zoo.tasks.variational:VariationalTask",
+    "text-to-image": "zoo.tasks.text_to_image:TextToImageTask",  # the adversarial task, conditioned on captions
 }
 
 

@@ -62,6 +62,8 @@ class Game:
     unrolled_steps: int = 0
     label_smoothing: float = 0.0
     generators: int = 1
+    matching_aware: bool = False  # GAN-CLS: (real, mismatched condition) is also fake (Reed et al. 2016)
+    interpolation: float | None = None  # GAN-INT's beta: G also plays on beta c1 + (1 - beta) c2 of encoded conditions
 
 
 class AdversarialTask(Task):
@@ -74,6 +76,8 @@ class AdversarialTask(Task):
 
         super().__init__(model, config, device)
         self.game = Game(**model.game())
+        if self.game.matching_aware and self.game.loss not in ("non_saturating", "minimax"):
+            raise ConfigError(f"a matching-aware discriminator needs a log-loss game, not loss={self.game.loss}")
         cfg = model.zoo_config
         self.in_chans, self.image_size = cfg.in_chans, cfg.image_size
         per_rank = config.train.batch_size // from_env().world
@@ -118,9 +122,21 @@ class AdversarialTask(Task):
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.model.latent_dim, device=self.device)
 
+    def real_condition(self, batch: Batch) -> torch.Tensor | None:
+        """What a real batch is conditioned on (its labels for a conditional model), carried through the slices."""
+        return batch["labels"].to(self.device) if self.model.num_classes else None
+
+    def encode(self, condition: torch.Tensor | None) -> torch.Tensor | None:
+        """A condition as G and D take it (labels as they are; a text task turns caption ids into embeddings)."""
+        return condition
+
+    def mismatched(self, condition: torch.Tensor) -> torch.Tensor:
+        """A condition per example that is not its own (for the matching-aware D): the batch rolled by one."""
+        return condition.roll(1, 0)
+
     def train_step(self, batch: Batch, modules: dict[str, nn.Module], stepper: Stepper) -> dict[str, torch.Tensor]:
         real = self.prepare(batch["images"])
-        labels = batch["labels"].to(self.device) if self.model.num_classes else None
+        labels = self.real_condition(batch)
         slices = list(zip(real.chunk(self.game.d_steps), _chunks(labels, self.game.d_steps)))
         d_metrics: dict[str, torch.Tensor] = {}
         for r, y in slices:
@@ -144,15 +160,20 @@ class AdversarialTask(Task):
         g = self.model.generator
         n = len(real)
         c = self.fake_condition(n, labels)
+        real_c, fake_c = self.encode(labels), self.encode(c)
         with torch.no_grad():
-            fake = g(self.noise(n), c)
-        real_out, _ = d(real, labels)
-        fake_out, _ = d(fake, c)
+            fake = g(self.noise(n), fake_c)
+        real_out, _ = d(real, real_c)
+        fake_out, _ = d(fake, fake_c)
         game, target = self.game, 1.0 - self.game.label_smoothing  # one-sided: only real targets are smoothed
         metrics: dict[str, torch.Tensor] = {}
         if game.loss in ("non_saturating", "minimax"):
-            loss = (F.binary_cross_entropy_with_logits(real_out, torch.full_like(real_out, target))
-                    + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out)))
+            fake_term = F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
+            if game.matching_aware:  # Reed et al. algorithm 1: s_r real; s_w (real, wrong) and s_f fake, 1/2 each
+                wrong_out, _ = d(real, self.encode(self.mismatched(labels)))
+                fake_term = 0.5 * (F.binary_cross_entropy_with_logits(wrong_out, torch.zeros_like(wrong_out)) + fake_term)
+                metrics["d_wrong"] = torch.sigmoid(wrong_out).mean().detach()
+            loss = F.binary_cross_entropy_with_logits(real_out, torch.full_like(real_out, target)) + fake_term
             d_real, d_fake = torch.sigmoid(real_out).mean(), torch.sigmoid(fake_out).mean()
         elif game.loss == "least_squares":  # Mao et al. eq. 2 with a = 0, b = 1
             loss = 0.5 * ((real_out - target).square().mean() + fake_out.square().mean())
@@ -162,7 +183,7 @@ class AdversarialTask(Task):
             loss = d_fake - d_real
             metrics["wasserstein"] = (d_real - d_fake).detach()
             if game.gradient_penalty:
-                penalty = gradient_penalty(d, real, fake, labels, game.gradient_penalty)
+                penalty = gradient_penalty(d, real, fake, real_c, game.gradient_penalty)
                 loss = loss + penalty
                 metrics["gradient_penalty"] = penalty.detach()
         else:  # identification: k + 1 classes, real is the last
@@ -190,9 +211,14 @@ class AdversarialTask(Task):
         real, labels = slices[0]
         try:
             n = len(real)
-            c = self.fake_condition(n)
+            c = self.encode(self.fake_condition(n))
             out, features = d(g(self.noise(n), c), c)
             loss = self.g_loss(d, out, features, real, labels)
+            if self.game.interpolation is not None:  # GAN-INT: text between two captions, which D has no real pair for
+                beta = self.game.interpolation
+                mixed = beta * c + (1.0 - beta) * c.roll(1, 0)
+                out, features = d(g(self.noise(n), mixed), mixed)
+                loss = loss + self.g_loss(d, out, features, real, labels)
             stepper.step(loss, "generator")
         finally:
             for p in frozen:
@@ -208,7 +234,7 @@ class AdversarialTask(Task):
         game = self.game
         if game.feature_matching:  # Salimans et al. 2016 eq. 4: match D's mean hidden features on real data
             with torch.no_grad():
-                _, real_features = d(real, labels)
+                _, real_features = d(real, self.encode(labels))
             return (features.mean(0) - real_features.mean(0)).square().sum()
         if game.loss == "non_saturating":
             return F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
