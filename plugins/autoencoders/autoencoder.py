@@ -85,7 +85,7 @@ class AutoencoderConfig(ModelConfig):
         return self
 
     def train_defaults(self) -> dict[str, Any]:
-        """The family's recipe: Adam 1e-3, batch 128, 20 epochs, constant rate after a short warm-up."""
+        """The family's recipe: Adam 1e-3, batch 128, 20 epochs, cosine schedule after a 0.1-epoch warm-up."""
         return {"epochs": 20, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
                 "scheduler": "cosine", "warmup_epochs": 0.1, "checkpoint_every": 500}
 
