@@ -55,6 +55,16 @@ def stacked(args: argparse.Namespace) -> None:
     doc, seconds = eval_json(args.weights, "--linear-probe")
     print(f"{doc['model']} ({args.weights}): test recon MSE {doc['mse']:.5f} per pixel, BCE {doc['bce']:.4f}; "
           f"linear probe on the codes {doc['linear_probe_accuracy']:.2%}; {seconds:.0f} s")
+    print(f"reference, the same probe on the 784 raw pixels: {pixel_probe():.2%}")
+
+
+def pixel_probe() -> float:
+    """The linear probe of `zoo eval --linear-probe`, on raw [0, 1] pixels instead of codes."""
+    from zoo.data import load_dataset
+    from zoo.tasks.autoencoding import probe_accuracy
+
+    train, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
+    return probe_accuracy(train.images.flatten(1).float() / 255, train.labels, test.images.flatten(1).float() / 255, test.labels)
 
 
 def semi(args: argparse.Namespace) -> None:
