@@ -21,6 +21,7 @@ from torch import nn
 
 from zoo.errors import ZooError
 
+_MODELS: dict[str, Any] = {}  # model directory -> SentenceTransformer: loaded once per process (it takes seconds)
 MAX_CHARS = 64  # a prompt's characters beyond this are dropped
 CHARS = 128  # ASCII; anything else maps to 0, as padding does
 
@@ -31,7 +32,8 @@ class SentenceEncoder(nn.Module):
     def __init__(self, package: str, dim: int) -> None:
         super().__init__()
         self.package, self.dim = package, dim
-        self._model: Any = None  # loaded on the first caption the cache lacks; kept out of the state dict
+        # The SentenceTransformer is loaded on the first caption the cache lacks, and kept in _MODELS rather
+        # than as a submodule: its weights stay out of the bundle.
         self._cache: Any = None
 
     def model_dir(self) -> Path:
@@ -43,7 +45,8 @@ class SentenceEncoder(nn.Module):
         return Path(module.__file__).parent / "model"
 
     def _encode(self, prompts: list[str]) -> torch.Tensor:
-        if self._model is None:
+        directory = str(self.model_dir())
+        if directory not in _MODELS:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the files are local; never ask the hub
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
@@ -51,9 +54,8 @@ class SentenceEncoder(nn.Module):
             except ImportError:
                 raise ZooError("the text encoder needs sentence-transformers: pip install sentence-transformers "
                                "(or use text_encoder=char_cnn)") from None
-            model = SentenceTransformer(str(self.model_dir()), device="cpu", local_files_only=True)
-            object.__setattr__(self, "_model", model)  # not a submodule: its weights stay out of the bundle
-        return self._model.encode(prompts, batch_size=256, convert_to_tensor=True, normalize_embeddings=True,
+            _MODELS[directory] = SentenceTransformer(directory, device="cpu", local_files_only=True)
+        return _MODELS[directory].encode(prompts, batch_size=256, convert_to_tensor=True, normalize_embeddings=True,
                                   show_progress_bar=False)
 
     def prepare(self, prompts: list[str]) -> torch.Tensor:

@@ -41,6 +41,9 @@ def eval_cmd(
 
         raise ZooError(f"{', '.join(code_options)}: {loaded.model.zoo_name} has no codes (needs an autoencoder or VAE"
                        f"{', without --metrics' if hasattr(loaded.task, 'report') else ''})")
+    elif hasattr(loaded.task, "consistency"):  # text-to-image: FID unless --metrics, and whether images follow the text
+        eval_text_to_image(loaded, parse_metrics(metrics or "fid"), n, reference or f"{loaded.task.data_config.name}:test",
+                           extractor, extractor_weights, seed, as_json)
     elif callable(getattr(loaded.model, "sample", None)):
         eval_generator(loaded, wanted, n, reference or f"{loaded.task.data_config.name}:test", extractor,
                        extractor_weights, seed, as_json)
@@ -64,6 +67,27 @@ def eval_generator(loaded, metrics: tuple[str, ...], n: int, reference: str, ext
     console.print(f"{loaded.model.zoo_name}: {result.n:,} samples against {reference}, seed {seed}; extractor "
                   f"{result.extractor} (weights sha256 {result.extractor_weights_sha256[:12]}…), {result.note}",
                   markup=False, highlight=False)
+
+
+def eval_text_to_image(loaded, metrics: tuple[str, ...], n: int, reference: str, extractor: str,
+                       extractor_weights: Optional[str], seed: int, as_json: bool) -> None:
+    """Text-image consistency (training and held-out phrasings), thickness/slant agreement, then the generator metrics."""
+    from zoo.metrics.evaluation import evaluate
+
+    with StageBar() as bar:
+        bar.stage("text-image consistency", None)
+        text = loaded.task.consistency(seed=seed)
+        result = evaluate(loaded.model, reference, metrics=metrics, extractor=extractor,
+                          extractor_weights=extractor_weights, n=n, seed=seed, progress=bar)
+    doc = result.to_dict()
+    if as_json:
+        print_json({"model": loaded.model.zoo_name, "weights": loaded.source, **text, **doc})
+        return
+    for key, value in text.items():
+        console.print(f"{key:<26} {value:.2%}", markup=False, highlight=False)
+    print_scores(doc, metrics)
+    console.print(f"{loaded.model.zoo_name}: consistency by lenet5.mnist on prompts of every digit; {result.n:,} samples "
+                  f"against {reference} for {', '.join(metrics)}, seed {seed}; {result.note}", markup=False, highlight=False)
 
 
 def eval_classifier(loaded, split: str, limit: Optional[int], out: Optional[Path], as_json: bool) -> None:

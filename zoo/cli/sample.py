@@ -21,6 +21,7 @@ def sample_cmd(
     interpolate: Annotated[bool, typer.Option("--interpolate", help="Autoencoders/VAEs: a strip of --n images walking the code space between two test images; GANs: spherical interpolation between two noise vectors.")] = False,
     truncation: Annotated[Optional[float], typer.Option("--truncation", help="GANs: draw noise from N(0, 1) truncated to [-T, T] (T > 0; smaller: more typical, less varied).")] = None,
     reconstruct: Annotated[bool, typer.Option("--reconstruct", help="Autoencoders/VAEs: test images above their reconstructions.")] = False,
+    prompt: Annotated[Optional[list[str]], typer.Option("--prompt", help="Text-to-image models (gan_cls): what to draw; repeat for one labelled row per prompt, twice with --interpolate to walk between them.")] = None,
 ) -> None:
     """Write a grid of what the model does (a classifier: test images titled with predicted and true labels)."""
     from zoo.engine.inference import load_eval_split, load_trained
@@ -28,7 +29,7 @@ def sample_cmd(
     loaded = load_trained(weights, name, data)
     task = loaded.task
     options = _task_options(task, loaded.model.zoo_name, label=label, interpolate=interpolate, reconstruct=reconstruct,
-                            truncation=truncation)  # refused before any data is loaded
+                            truncation=truncation, prompt=prompt)  # refused before any data is loaded
     examples = load_eval_split(loaded, task.sample_split) if task.sample_split else None
     path = task.sample(examples, n, out, seed=seed, **options)
     console.print(f"wrote {path}", markup=False, highlight=False)

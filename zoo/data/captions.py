@@ -22,6 +22,7 @@ recipe of another version is rebuilt.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -115,8 +116,8 @@ class Words:
         return [a for a in (self.thickness, self.slant, self.size) if a]
 
 
-def words(props: torch.Tensor) -> Words:
-    """One image's PROPERTIES row -> the words it has earned (None: not clearly either way)."""
+def words(props) -> Words:
+    """One image's PROPERTIES row (a tensor or a list) -> the words it has earned (None: not clearly either way)."""
     thickness, slant, height, width, cx, _ = (float(v) for v in props)
     thick = "thin" if thickness < THIN else "thick" if thickness > THICK else None
     lean = ("slanted" if slant > SLANTED else "upright" if abs(slant) <= UPRIGHT
@@ -133,6 +134,7 @@ def _article(next_word: str) -> str:
     return "an" if next_word[:1] in "aeiou8" and not next_word.startswith("one") else "a"
 
 
+@functools.lru_cache(maxsize=None)  # a few thousand distinct (template, digit, words) for 70,000 images
 def caption(template: str, digit: int, w: Words) -> str:
     """The caption `template` (a name from TEMPLATES) writes for `digit` with words `w`."""
     text = dict(TEMPLATES)[template]
@@ -237,7 +239,7 @@ def build(root: Path, mnist: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Pa
     for split, (images, labels) in mnist.items():
         props = measure(images)
         ids = torch.empty(len(labels), len(TEMPLATES), dtype=torch.int64)
-        for i, (row, digit) in enumerate(zip(props, labels.tolist())):
+        for i, (row, digit) in enumerate(zip(props.tolist(), labels.tolist())):
             w = words(row)
             for j, (template, _) in enumerate(TEMPLATES):
                 ids[i, j] = vocabulary.setdefault(caption(template, digit, w), len(vocabulary))

@@ -1,0 +1,232 @@
+"""gan_cls and mnist-captions: measured caption properties, the matching-aware loss, both text encoders,
+bad prompts, sampling and export through the CLI, and one real training step on captioned MNIST."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from cli_runner import run_zoo
+
+
+def _stroke(width: int, shear: float = 0.0, length: int = 20, size: int = 28) -> torch.Tensor:
+    """A 1 x 1 x size x size uint8 image: a vertical bar `width` px wide, its top moved `shear` px right per px up."""
+    img = torch.zeros(1, 1, size, size, dtype=torch.uint8)
+    top = (size - length) // 2
+    for row in range(top, top + length):
+        x0 = round(size / 2 - width / 2 + shear * (top + length - 1 - row) - shear * length / 2)
+        img[0, 0, row, x0:x0 + width] = 255
+    return img
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4])
+def test_measured_thickness_is_the_stroke_width(width):
+    from zoo.data.captions import measure
+
+    thickness = float(measure(_stroke(width))[0, 0])
+    assert thickness == pytest.approx(width * 20 / (20 + width), abs=1e-4)  # 2 * area / perimeter of a w x 20 bar
+
+
+@pytest.mark.parametrize("shear", [0.3, -0.3, 0.0])
+def test_measured_slant_follows_the_lean_of_the_stroke(shear):
+    from zoo.data.captions import measure, words
+
+    props = measure(_stroke(2, shear))[0]
+    assert float(props[1]) == pytest.approx(math.degrees(math.atan(shear)), abs=2.0)
+    expected = {0.3: "slanted", -0.3: "left-leaning", 0.0: "upright"}[shear]
+    assert words(props).slant == expected
+
+
+def test_captions_name_thin_and_thick_strokes_from_their_measured_width():
+    from zoo.data.captions import caption, measure, named_digit, words
+
+    thin, thick = (words(measure(_stroke(w))[0]) for w in (1, 4))
+    assert (thin.thickness, thick.thickness) == ("thin", "thick")
+    assert caption("handwritten", 7, thick) == "a thick, upright handwritten seven"
+    assert named_digit(caption("digit", 8, thin)) == 8
+
+
+def test_every_template_names_its_digit_and_held_out_phrasings_are_not_trained_on():
+    from zoo.data.captions import HELD_OUT, TEMPLATES, TRAINING, Words, caption, named_digit
+
+    assert set(HELD_OUT).isdisjoint(TRAINING) and len(TRAINING) + len(HELD_OUT) == len(TEMPLATES)
+    for name, _ in TEMPLATES:
+        for d in range(10):
+            for w in (Words(None, None, None, None), Words("thin", "slanted", "small", "on the left")):
+                assert named_digit(caption(name, d, w)) == d
+    assert caption("short", 8, Words("thin", None, None, None)) == "a thin eight"
+    assert caption("short", 8, Words(None, None, None, None)) == "an eight"
+    assert named_digit("a thick, slanted handwritten seven") == 7 and named_digit("a blue circle") is None
+
+
+def _tiny(encoder: str = "char_cnn", **fields):
+    import zoo
+
+    return zoo.create_model("gan_cls", text_encoder=encoder, width=4, latent_dim=8, **fields)
+
+
+def _task(model, data="mnist-captions"):
+    from zoo.engine.config import ModelSection, RunConfig
+    from zoo.tasks.text_to_image import TextToImageTask
+
+    config = RunConfig(model=ModelSection(name=model.zoo_name, config=model.zoo_config.model_dump(mode="json")),
+                       data={"name": data}, train={"batch_size": 4})
+    return TextToImageTask(model, config, torch.device("cpu"))
+
+
+def test_matching_aware_d_loss_terms_equal_a_hand_computed_batch():
+    model = _tiny().eval()
+    task = _task(model)
+    vocabulary = ["a thin one", "a thick two", "the digit 3", "four, slanted"]
+    task._inputs = model.text_encoder.prepare(vocabulary)
+    task._digits = torch.tensor([1, 2, 3, 4])
+    real = torch.rand(4, 1, 32, 32) * 2 - 1
+    ids = torch.tensor([0, 1, 2, 3])
+    torch.manual_seed(0)
+    loss, metrics = task.d_loss(model.discriminator, real, ids)
+    torch.manual_seed(0)  # the same fake noise again
+    with torch.no_grad():
+        text = model.text_encoder(task._inputs[ids])
+        wrong = model.text_encoder(task._inputs[ids.roll(1, 0)])  # each roll-by-one caption names another digit here
+        fake = model.generator(torch.randn(4, 8), text)
+        s_r = torch.sigmoid(model.discriminator(real, text)[0]).flatten().tolist()
+        s_w = torch.sigmoid(model.discriminator(real, wrong)[0]).flatten().tolist()
+        s_f = torch.sigmoid(model.discriminator(fake, text)[0]).flatten().tolist()
+    by_hand = sum(-math.log(r) - 0.5 * (math.log(1 - w) + math.log(1 - f)) for r, w, f in zip(s_r, s_w, s_f)) / 4
+    assert float(loss.detach()) == pytest.approx(by_hand, rel=1e-5)
+    assert float(metrics["d_wrong"]) == pytest.approx(sum(s_w) / 4, rel=1e-5)
+
+
+def test_mismatched_captions_name_another_digit():
+    model = _tiny()
+    task = _task(model)
+    task._digits = torch.tensor([0, 0, 0, 1, 2, 2])
+    ids = torch.tensor([0, 1, 2, 3, 4, 5, 0, 3])
+    wrong = task.mismatched(ids)
+    assert (task._digits[wrong] != task._digits[ids]).all()
+
+
+def test_gan_int_adds_an_interpolated_text_term_to_g_loss():
+    from zoo.tasks.adversarial import Game
+
+    model = _tiny()
+    assert Game(**model.game()).interpolation == 0.5 and Game(**model.game()).matching_aware
+    assert Game(**_tiny(interpolation=None, matching_aware=False).game()).interpolation is None
+
+
+def test_real_sentence_encoder_embeds_offline_and_caches_each_caption(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from zoo.text import load_text_encoder
+
+    enc = load_text_encoder("all_minilm_l6_v2")
+    e = enc(enc.prepare(["a thin eight", "a thin 8", "a thick seven", "a thin eight"]))
+    assert e.shape == (4, 384) and torch.allclose(e.norm(dim=1), torch.ones(4), atol=1e-4)
+    assert torch.equal(e[0], e[3]) and float(e[0] @ e[1]) > float(e[0] @ e[2])  # the sentence model, not noise
+    again = load_text_encoder("all_minilm_l6_v2")
+    calls = []
+    monkeypatch.setattr(again, "_encode", lambda prompts: calls.append(prompts) or torch.zeros(len(prompts), 384))
+    assert torch.equal(again.prepare(["a thick seven"])[0], e[2]) and calls == []  # read back from $ZOO_HOME
+    assert not any(name.startswith("discriminator.text_encoder") for name in _tiny("all_minilm_l6_v2").state_dict())
+
+
+def test_char_cnn_fallback_is_a_trainable_part_of_the_discriminator():
+    model = _tiny()
+    names = [n for n, p in model.named_parameters() if p.requires_grad and n.startswith("discriminator.text_encoder")]
+    assert names and model.text_encoder.dim == 128
+    codes = model.text_encoder.prepare(["a thin eight", "ein"])
+    assert codes.shape == (2, 64) and codes[1, 3:].eq(0).all()
+
+
+def test_prompt_naming_no_digit_warns_and_still_samples_while_an_empty_one_is_refused():
+    from zoo.errors import ZooError
+    from zoo_plugins.text2image.gan_cls import NoDigitWarning
+
+    model = _tiny().eval()
+    with pytest.warns(NoDigitWarning, match="names no single digit"):
+        images = model.sample(2, generator=torch.Generator().manual_seed(0), condition="a blue circle")
+    assert images.shape == (2, 1, 32, 32) and 0 <= images.min() and images.max() <= 1
+    with pytest.raises(ZooError, match="non-empty"):
+        model.sample(2, condition="  ")
+
+
+@pytest.fixture
+def tiny_bundle(tmp_path):
+    import zoo
+
+    return zoo.save_pretrained(_tiny().eval(), tmp_path / "bundle", data="mnist-captions")
+
+
+def test_zoo_sample_writes_a_grid_rows_per_prompt_and_an_interpolation(capsys, tiny_bundle, tmp_path):
+    from PIL import Image
+
+    one = run_zoo(capsys, "sample", "gan-cls", "--weights", str(tiny_bundle), "--prompt", "a thin eight", "--n", "16",
+                  "--out", str(tmp_path / "one.png"))
+    assert one.code == 0, one.err
+    rows = run_zoo(capsys, "sample", "gan_cls", "--weights", str(tiny_bundle), "--prompt", "a thin eight",
+                   "--prompt", "a thick, slanted seven", "--prompt", "the digit 3", "--n", "5", "--out", str(tmp_path / "rows.png"))
+    walk = run_zoo(capsys, "sample", "gan_cls", "--weights", str(tiny_bundle), "--prompt", "a one", "--prompt", "a seven",
+                   "--interpolate", "--n", "6", "--out", str(tmp_path / "walk.png"))
+    assert rows.code == 0 and walk.code == 0, rows.err + walk.err
+    assert Image.open(tmp_path / "one.png").size == (4 * 34 + 2,) * 2
+    labelled = Image.open(tmp_path / "rows.png")
+    assert labelled.height == 3 * 34 + 2 and labelled.width > 5 * 34 + 2  # three rows, a margin for the prompts
+    assert Image.open(tmp_path / "walk.png").height == 34 + 2
+
+
+def test_zoo_sample_refuses_an_empty_prompt_and_warns_on_one_naming_no_digit(capsys, tiny_bundle, tmp_path):
+    empty = run_zoo(capsys, "sample", "gan_cls", "--weights", str(tiny_bundle), "--prompt", "", "--out", str(tmp_path / "e.png"))
+    assert empty.code == 2 and "--prompt must not be empty" in empty.err and not (tmp_path / "e.png").exists()
+    vague = run_zoo(capsys, "sample", "gan_cls", "--weights", str(tiny_bundle), "--prompt", "a blue circle", "--n", "4",
+                    "--out", str(tmp_path / "v.png"))
+    assert vague.code == 0 and "names no single digit" in vague.err and (tmp_path / "v.png").is_file()
+    one = run_zoo(capsys, "sample", "gan_cls", "--weights", str(tiny_bundle), "--prompt", "a one", "--interpolate",
+                  "--out", str(tmp_path / "w.png"))
+    assert one.code == 2 and "two prompts" in one.err
+    label = run_zoo(capsys, "sample", "gan_cls", "--weights", str(tiny_bundle), "--label", "3", "--out", str(tmp_path / "l.png"))
+    assert label.code == 2 and "--label does not apply" in label.err
+
+
+def test_onnx_export_maps_noise_and_a_text_embedding_to_an_image(tmp_path):
+    import onnxruntime as ort
+
+    from zoo.export import export
+
+    model = _tiny().eval()
+    result = export(model, "onnx", tmp_path / "g.onnx")
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["noise", "text_embedding"]
+    text = model.embed(["a thin eight"] * 3)
+    z = torch.randn(3, 8)
+    (out,) = session.run(None, {"noise": z.numpy(), "text_embedding": text.detach().numpy()})
+    assert torch.allclose(torch.from_numpy(out), model.render(z, text), atol=1e-4)
+
+
+def test_fallback_encoder_trains_gan_cls_on_mnist_captions_through_the_cli(capsys, mnist_home, monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO_HOME", str(mnist_home))
+    run = tmp_path / "run"
+    result = run_zoo(capsys, "train", "gan_cls", "--data", "mnist-captions", "--set", "model.text_encoder=char_cnn",
+                     "--set", "model.width=4", "--set", "train.max_train_examples=256", "--set", "train.max_eval_examples=100",
+                     "--batch-size", "64", "--epochs", "1", "--out", str(run), "--quiet")
+    assert result.code == 0, result.err
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    end = next(r for r in records if r["kind"] == "end")
+    assert {"eval_fid", "eval_consistency_train", "eval_consistency_held_out"} <= set(end)
+    steps = [r for r in records if r["kind"] == "step"]
+    assert steps and all(math.isfinite(r["loss"]) and 0 <= r["d_wrong"] <= 1 for r in steps)
+    import zoo
+
+    trained = zoo.from_pretrained(run / "bundle")
+    torch.manual_seed(0)  # the trainer seeds before building: these are the weights the run started from
+    fresh = zoo.create_model("gan_cls", **trained.zoo_config.model_dump())
+    key = "discriminator.text_encoder.out.weight"
+    assert not torch.equal(trained.state_dict()[key], fresh.state_dict()[key])  # the encoder learned with D
+    listed = run_zoo(capsys, "data", "list", "--json")
+    assert any(row["name"] == "mnist-captions" and row["splits"] == ["train", "test"] for row in json.loads(listed.out))
+    recipe = json.loads((mnist_home / "data" / "mnist-captions" / "recipe.json").read_text())
+    from zoo.data.captions import VERSION
+
+    assert recipe["held_out"] == ["image_of", "drawn", "this_is"] and recipe["version"] == VERSION
