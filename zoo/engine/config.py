@@ -194,6 +194,10 @@ def _sectioned(doc: dict[str, Any], model_cls: type) -> dict[str, Any]:
     if not isinstance(model, dict):
         raise ConfigError("config section 'model' must be a mapping")
     config = model.get("config", {k: v for k, v in model.items() if k != "name"})
+    parts = {"model.config": config, "data": doc.get("data"), "train": doc.get("train")}
+    for name, part in parts.items():
+        if part is not None and not isinstance(part, dict):
+            raise ConfigError(f"config section '{name}' must be a mapping, not {type(part).__name__}")
     return {"model": {"config": dict(config or {})}, "data": dict(doc.get("data") or {}), "train": dict(doc.get("train") or {})}
 
 
