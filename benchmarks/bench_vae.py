@@ -9,7 +9,8 @@
         --linear-probe`: logistic regression on all 60,000 frozen training codes).
     python benchmarks/bench_vae.py semi --init-from stacked_ae.mnist --labels 10 100 --seeds 0 1 2
         Test accuracy of `ae_classifier` on N labels per class, started from the autoencoder's
-        encoder (fine-tuned jointly) against the same classifier from scratch; mean and spread.
+        encoder (fine-tuned jointly; `--starts frozen` keeps it fixed) against the same classifier
+        from scratch; mean and spread.
 
     python benchmarks/bench_vae.py ship runs/vae.mnist/bundle --tag mnist --out plugins/autoencoders/weights/vae.mnist --eval="--iw-samples 5000"
         Package a run's bundle for shipping: `zoo eval --json` (with the --eval options) measures
@@ -71,11 +72,12 @@ def semi(args: argparse.Namespace) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for labels in args.labels:
-            for start in ("encoder", "scratch"):
+            for start in args.starts:
                 accs, secs = [], []
                 for seed in args.seeds:
                     out = Path(tmp) / f"{start}-{labels}-{seed}"
-                    init = ["--init-from", args.init_from] if start == "encoder" else []
+                    init = {"encoder": ["--init-from", args.init_from], "scratch": [],
+                            "frozen": ["--init-from", args.init_from, "--freeze", "encoder"]}[start]
                     _, seconds = zoo("train", "ae_classifier", "--data", "mnist", "--seed", str(seed), "--quiet",
                                      "--set", f"labels_per_class={labels}", "--set", f"eval_every={args.eval_every}",
                                      "--out", str(out), *init)
@@ -124,6 +126,8 @@ def main() -> None:
     p.add_argument("--init-from", default="stacked_ae.mnist")
     p.add_argument("--labels", type=int, nargs="+", default=[10, 100])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--starts", nargs="+", default=["encoder", "scratch"], choices=["encoder", "frozen", "scratch"],
+                   help="encoder: initialised from the autoencoder, fine-tuned jointly; frozen: its encoder kept fixed; scratch: fresh.")
     p.add_argument("--eval-every", type=int, default=100, help="Epochs between evaluations (the last is always evaluated).")
     p = sub.add_parser("ship")
     p.add_argument("bundle")
