@@ -190,14 +190,28 @@ def test_zoo_sample_refuses_an_empty_prompt_and_warns_on_one_naming_no_digit(cap
     assert label.code == 2 and "--label does not apply" in label.err
 
 
-def test_onnx_export_maps_noise_and_a_text_embedding_to_an_image(tmp_path):
+def test_zoo_eval_reports_consistency_per_phrasing_set_property_agreement_and_fid(capsys, tiny_bundle, mnist_home,
+                                                                                     monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(mnist_home))
+    result = run_zoo(capsys, "eval", "gan_cls", "--weights", str(tiny_bundle), "--n", "100", "--reference", "mnist:test",
+                     "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    for key in ("consistency_train", "consistency_held_out", "thickness_agreement", "slant_agreement"):
+        assert 0.0 <= doc[key] <= 1.0
+    assert math.isfinite(doc["fid"]) and doc["n"] == 100 and doc["extractor"]["name"] == "lenet5_mnist"
+
+
+def test_onnx_export_maps_noise_and_a_text_embedding_to_an_image(capsys, tiny_bundle, tmp_path):
     import onnxruntime as ort
 
-    from zoo.export import export
+    import zoo
 
-    model = _tiny().eval()
-    result = export(model, "onnx", tmp_path / "g.onnx")
-    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    model = zoo.from_pretrained(tiny_bundle).eval()
+    out = tmp_path / "g.onnx"
+    result = run_zoo(capsys, "export", "gan_cls", "--weights", str(tiny_bundle), "--format", "onnx", "--out", str(out))
+    assert result.code == 0, result.err
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["noise", "text_embedding"]
     text = model.embed(["a thin eight"] * 3)
     z = torch.randn(3, 8)
