@@ -60,6 +60,7 @@ class RunLock:
     def __init__(self, path: Path) -> None:
         self.path = path / LOCK
         self._fd: int | None = None
+        self._made_dir = self._made_file = False
         self.took_over: dict[str, Any] | None = None  # what a dead holder had written, when we took its lock over
 
     def acquire(self, command: str) -> RunLock:
@@ -67,6 +68,8 @@ class RunLock:
             import fcntl
         except ImportError:
             return self
+        self._made_dir = not self.path.parent.exists()
+        self._made_file = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -95,10 +98,16 @@ class RunLock:
         return doc if isinstance(doc, dict) else {}
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)  # a clean exit leaves no holder behind; a killed one leaves its record
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
+        if self._fd is None:
+            return
+        os.ftruncate(self._fd, 0)  # a clean exit leaves no holder behind; a killed one leaves its record
+        if self._made_file and not (self.path.parent / CONFIG).exists():
+            # Nothing became a run here (a refused resume, data that failed to load): leave no trace.
+            self.path.unlink(missing_ok=True)
+            if self._made_dir and not any(self.path.parent.iterdir()):
+                self.path.parent.rmdir()
+        os.close(self._fd)  # closing drops the flock
+        self._fd = None
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
