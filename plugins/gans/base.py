@@ -23,7 +23,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from zoo.config import ConfigError, ModelConfig
+from zoo.config import ConfigError, ModelConfig, ZooConfig
 
 
 class GameConfig(ModelConfig):
@@ -45,7 +45,7 @@ class GameConfig(ModelConfig):
         return self.num_classes if getattr(self, "conditional", False) else 0
 
 
-class Remedies(ModelConfig):
+class Remedies(ZooConfig):
     """Mode-collapse remedies for a discriminator with a sigmoid-style output (not for critics)."""
 
     minibatch_features: int = Field(0, ge=0, description="Minibatch discrimination (Salimans et al. 2016): number of "
