@@ -2,6 +2,7 @@
 
     python benchmarks/bench_text2image.py compare RUN_DIR [RUN_DIR ...]   # BENCHMARKS.md table rows
     python benchmarks/bench_text2image.py ship RUN_DIR/bundle --tag mnist --out plugins/text2image/weights/gan_cls.mnist
+    python benchmarks/bench_text2image.py step --batch-size 64 [--encoder char_cnn]   # CPU seconds per training step
 
 `compare` runs `zoo eval gan_cls --weights RUN/bundle --json` for each run (consistency on the
 training and held-out phrasings, thickness and slant agreement, FID on 10,000 samples against
@@ -74,17 +75,48 @@ def ship(args: argparse.Namespace) -> None:
     print(yaml.safe_dump([entry], sort_keys=False).rstrip())
 
 
+def step(args: argparse.Namespace) -> None:
+    """CPU seconds (time.process_time, one thread) per `train_step` of the recipe, after one warm-up step."""
+    import tempfile
+    import time
+
+    import torch
+
+    from zoo.engine.config import compose
+    from zoo.engine.rundir import RunDir
+    from zoo.engine.trainer import Trainer
+
+    torch.set_num_threads(1)
+    config = compose("gan_cls", {}, {"max_train_examples": 4 * args.batch_size, "max_eval_examples": 100},
+                     [f"model.text_encoder={args.encoder}"], data_name="mnist-captions")
+    trainer = Trainer(config, RunDir(Path(tempfile.mkdtemp()) / "run"))
+    trainer.setup()
+    batch = {k: v[:args.batch_size] for k, v in trainer.train_data.items()}
+    for module in trainer.modules.values():
+        module.train()
+    trainer.task.train_step(batch, trainer.wrapped, trainer.stepper)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(args.steps):
+        trainer.task.train_step(batch, trainer.wrapped, trainer.stepper)
+    print(f"{args.encoder}, batch {args.batch_size}: {(time.process_time() - cpu) / args.steps:.2f} s CPU per step, "
+          f"{(time.perf_counter() - wall) / args.steps:.2f} s wall")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="figure", required=True)
     p = sub.add_parser("compare")
     p.add_argument("runs", nargs="+")
+    p = sub.add_parser("step")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--encoder", default="all_minilm_l6_v2")
+    p.add_argument("--steps", type=int, default=5)
     p = sub.add_parser("ship")
     p.add_argument("bundle")
     p.add_argument("--tag", required=True)
     p.add_argument("--out", required=True)
     args = parser.parse_args()
-    {"compare": compare, "ship": ship}[args.figure](args)
+    {"compare": compare, "ship": ship, "step": step}[args.figure](args)
 
 
 if __name__ == "__main__":
