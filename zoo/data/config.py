@@ -15,7 +15,7 @@ Fit = Literal["auto", "pad", "resize"]
 class DataConfig(ZooConfig):
     """The data section of a run config."""
 
-    name: str = Field("mnist", description="Dataset: mnist, fashion-mnist, cifar10, folder (or a directory path, which means folder).")
+    name: str = Field("mnist", description="Dataset: mnist, fashion-mnist, cifar10, mnist-captions, folder (or a directory path, which means folder).")
     root: Path | None = Field(None, description="Directory holding the data in torchvision's layout; default $ZOO_HOME/data. For `folder`, the image folder itself.")
     val_size: int = Field(0, ge=0, description="Hold out the last N training examples as the 'val' split.")
     download: bool = Field(True, description="Fetch the dataset when it is missing from `root`.")
