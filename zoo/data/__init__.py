@@ -21,7 +21,8 @@ pad (by at most 4 px a side, e.g. MNIST 28 -> 32, as LeNet-5) or bilinear resize
 `image_size`, normalise, then match channels (grey -> RGB repeats, RGB -> grey takes luma).
 Pass `fit=cfg.fit` to follow a DataConfig.
 
-Names: mnist, fashion-mnist, cifar10, folder (with root=DIR) or any directory path.
+Names: mnist, fashion-mnist, cifar10, mnist-captions (MNIST captioned from measured properties,
+built on first use: `zoo.data.captions`), folder (with root=DIR) or any directory path.
 `DATASETS[name]` describes each (shape, classes, statistics) without reading files. Splits:
 'train', 'test', and 'val' = the last `val_size` training examples when `val_size` > 0.
 
