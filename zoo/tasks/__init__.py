@@ -13,6 +13,8 @@ divergence. A task owns the rest, through the small surface of `zoo.tasks.base.T
   optimizer (a GAN alternates), returns batch-mean metrics.
 - `evaluate(split_data)`: metrics dict; `main_metric` picks the best checkpoint and early stop.
 - `sample(...)`: a picture of what the model does (a classifier: test images with its guesses).
+- `epoch_pictures(run_dir, epoch, data)`, optional: pictures written after every evaluation
+  (autoencoders and VAEs: a reconstruction grid and a sample grid from fixed noise).
 
 The task of a model is its manifest's `task`; `task_class(name)` imports the class lazily.
 """
