@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -244,3 +245,24 @@ def test_fallback_encoder_trains_gan_cls_on_mnist_captions_through_the_cli(capsy
     from zoo.data.captions import VERSION
 
     assert recipe["held_out"] == ["image_of", "drawn", "this_is"] and recipe["version"] == VERSION
+
+
+def _shipped_text_to_image() -> list[str]:
+    from zoo.weights.tags import all_tags
+
+    return sorted(r.name for r in all_tags() if r.spec.plugin.builtin and r.spec.entry.task == "text-to-image")
+
+
+@pytest.mark.parametrize("tag", _shipped_text_to_image())
+def test_shipped_text_to_image_bundle_loads_offline_records_its_recipe_and_samples_a_prompt(tag):
+    import zoo
+    from zoo.weights.tags import find_tag
+
+    ref = find_tag(tag)
+    model = zoo.load(tag).eval()  # sha256 and size checked against the manifest
+    doc = json.loads((Path(ref.location) / "config.json").read_text())
+    assert doc["command"].startswith(f"zoo train {ref.spec.name} ") and "--data mnist-captions" in doc["command"]
+    assert doc["metrics"] == ref.tag.metrics
+    assert {"consistency_train", "consistency_held_out", "thickness_agreement", "slant_agreement", "fid"} <= set(doc["metrics"])
+    images = model.sample(16, generator=torch.Generator().manual_seed(0), condition="a thin eight")
+    assert images.shape == (16, 1, 32, 32) and 0 <= images.min() and images.max() <= 1
