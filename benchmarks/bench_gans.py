@@ -1,0 +1,151 @@
+"""GANs on MNIST: FID and mode coverage after a CPU-time budget, CPU seconds per epoch, and shipped weights.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_gans.py budget dcgan wgan_gp --cpu-seconds 600
+    OMP_NUM_THREADS=1 python benchmarks/bench_gans.py budget gan --cpu-seconds 300 --label "gan g_steps=3" --set model.g_steps=3
+    OMP_NUM_THREADS=1 python benchmarks/bench_gans.py weights dcgan.mnist cgan.mnist
+
+`budget`: runs `zoo train MODEL --data mnist --set threads=1` (the model's own recipe; extra
+`--set`s appended) as a child process, reads its CPU time (user + system, /proc) every 0.2 s
+and SIGKILLs it once the budget is spent; the run checkpoints every 25 steps, so the weights
+measured are those of the last checkpoint within the budget. CPU time, not wall time, because
+the machine is shared: wall time there says more about the neighbours than about the model.
+The CPU time at each epoch's end is the "CPU seconds per epoch" figure (it includes the
+per-epoch evaluation, 2,000 samples, that `zoo train` does).
+
+`weights`: measures a pretrained tag, bundle or run directory.
+
+Measurement (both): 10,000 samples (`model.sample`, seed 0) against the 10,000 MNIST test
+images: FID on the zoo's LeNet-5 features (`zoo.metrics.fid`, extractor lenet5_mnist), and the
+digit histogram of the samples by lenet5.mnist: its KL from uniform, the number of digits above
+5%, and the share of samples it classes with max probability >= 0.9 ("confident").
+
+Prints one Markdown row per run and appends JSON lines to --json (default benchmarks/gans.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+N_SAMPLES = 10_000
+POLL = 0.2
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def epoch_ends(run: Path) -> int:
+    metrics = run / "metrics.jsonl"
+    return metrics.read_text().count('"kind": "epoch"') if metrics.is_file() else 0
+
+
+def train_with_budget(model: str, budget: float, sets: list[str], run: Path) -> dict:
+    """`zoo train` until `budget` CPU seconds; returns the CPU seconds at each epoch end and at the kill."""
+    cmd = [sys.executable, "-m", "zoo", "train", model, "--data", "mnist", "--out", str(run), "--quiet",
+           "--set", "threads=1", "--set", "checkpoint_every=25", *[a for s in sets for a in ("--set", s)]]
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    epochs: list[float] = []
+    used = 0.0
+    while child.poll() is None:
+        try:
+            used = cpu_seconds(child.pid)
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        if epoch_ends(run) > len(epochs):
+            epochs.append(round(used, 1))
+        if used >= budget:
+            child.send_signal(signal.SIGKILL)
+            break
+        time.sleep(POLL)
+    _, err = child.communicate()
+    if child.returncode not in (0, -signal.SIGKILL):
+        raise SystemExit(f"zoo train {model} failed:\n{err}")
+    return {"cpu_seconds": round(min(used, budget), 1), "epoch_end_cpu_seconds": epochs,
+            "finished": child.returncode == 0}
+
+
+def model_from_checkpoint(run: Path) -> torch.nn.Module:
+    """The model of the run's config with the weights of its last checkpoint."""
+    import yaml
+
+    from zoo.api import build, config_for, resolve
+    from zoo.engine.checkpoint import read_checkpoint
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    spec, _ = resolve(config["model"]["name"])
+    model = build(spec, config_for(spec, config["model"]["config"]))
+    tensors, _ = read_checkpoint(run / "checkpoint.safetensors")
+    model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    return model.eval()
+
+
+def measure(model: torch.nn.Module) -> dict:
+    """FID (10k vs MNIST test, LeNet features) and lenet5.mnist's census of 10k samples."""
+    from zoo.data import load_dataset
+    from zoo.metrics import fid, load_extractor
+    from zoo.tasks.adversarial import coverage
+
+    extractor = load_extractor("lenet5_mnist")
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        fake = torch.cat([model.sample(500, generator=gen) for _ in range(N_SAMPLES // 500)])
+    real = load_dataset("mnist", "test").images[:N_SAMPLES]
+    fake_embedding = extractor.embed(fake)
+    census = coverage(fake_embedding.probs)
+    return {"fid": round(fid(extractor.embed(real), fake_embedding), 2),
+            "digits_over_5pct": int(census["modes"]), "kl_uniform": round(census["kl_uniform"], 4),
+            "confident": round(census["confident"], 4),
+            "histogram": [round(census[f"share_{d}"], 4) for d in range(10)]}
+
+
+def row(label: str, result: dict) -> str:
+    hist = " ".join(f"{100 * s:.0f}" for s in result["histogram"])
+    budget = f"{result['cpu_seconds']:.0f}" if "cpu_seconds" in result else "-"
+    epochs = ", ".join(f"{s:.0f}" for s in result.get("epoch_end_cpu_seconds", [])) or "-"
+    return (f"| {label} | {budget} | {epochs} | {result['fid']:.1f} | {result['digits_over_5pct']} | "
+            f"{result['kl_uniform']:.3f} | {100 * result['confident']:.0f}% | {hist} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["budget", "weights"])
+    parser.add_argument("names", nargs="+", help="models (budget) or tags / bundles / run directories (weights)")
+    parser.add_argument("--cpu-seconds", type=float, default=600.0)
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="extra `zoo train --set` (budget)")
+    parser.add_argument("--label", help="row label (default: the model name and its --sets)")
+    parser.add_argument("--keep", type=Path, help="keep the runs under this directory (budget)")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/gans.jsonl"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print("| run | CPU s | CPU s at epoch ends | FID (LeNet, 10k) | digits > 5% | KL from uniform | confident | histogram 0-9 (%) |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+    for name in args.names:
+        if args.mode == "budget":
+            root = args.keep or Path(tempfile.mkdtemp(prefix="bench-gans-"))
+            run = root / f"{name}-{int(time.time())}"
+            result = train_with_budget(name, args.cpu_seconds, args.sets, run)
+            result.update(measure(model_from_checkpoint(run)))
+            label = args.label or " ".join([name, *args.sets])
+        else:
+            from zoo.engine.inference import load_trained
+
+            result = measure(load_trained(name).model)
+            label = args.label or name
+        print(row(label, result), flush=True)
+        with args.json.open("a") as f:
+            f.write(json.dumps({"run": label, "mode": args.mode, **result}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
