@@ -226,3 +226,21 @@ def test_dcgan_is_sized_for_28_32_and_64_pixels_and_one_or_three_channels(image_
     assert all(torch.isfinite(v) for v in metrics.values())
     model.eval()
     assert model.sample(2).shape == (2, in_chans, image_size, image_size)
+
+
+@pytest.mark.parametrize("name, remedy", [
+    ("gan", "model.minibatch_features=8"),
+    ("dcgan", "model.minibatch_features=8"),
+    ("dcgan", "model.feature_matching=true"),
+    ("gan", "model.unrolled_steps=3"),
+    ("lsgan", "model.label_smoothing=0.1"),
+    ("dcgan", "model.g_steps=2"),
+    ("wgan_gp", "model.ema=0.99"),
+])
+def test_each_remedy_trains_with_the_variants_it_applies_to(name, remedy, digits):
+    model, task, modules, stepper = setup(name, remedy, batch=16)
+    before = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    for batch in batches(digits, 16 * task.game.d_steps, 3):
+        metrics = task.train_step(batch, modules, stepper)
+        assert all(torch.isfinite(v) for v in metrics.values()), metrics
+    assert any(not torch.equal(v, before[k]) for k, v in model.generator.state_dict().items())
