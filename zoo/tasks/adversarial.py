@@ -332,9 +332,10 @@ class AdversarialTask(Task):
         evals = [r for r in records if r["kind"] == "eval"]
         if not steps:
             return None
-        panels = {"losses": ("loss", "g_loss"), "D outputs": ("d_real", "d_fake", "wasserstein"),
-                  "gradient norms": ("d_grad_norm", "g_grad_norm"), "evaluation": ("modes", "confident")}
-        names = {"loss": "D loss", "g_loss": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))"}
+        panels = {"losses": ("loss", "g_loss"), "D outputs": ("d_real", "d_fake", "d_wrong", "wasserstein"),
+                  "gradient norms": ("d_grad_norm", "g_grad_norm"),
+                  "evaluation": ("modes", "confident", "consistency_train", "consistency_held_out")}
+        names = {"loss": "D loss", "g_loss": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))", "d_wrong": "D(x, wrong text)"}
         fig, axes = plt.subplots(1, 4, figsize=(18, 4))
         for axis, (title, keys) in zip(axes, panels.items()):
             rows = evals if title == "evaluation" else steps
