@@ -162,17 +162,6 @@ def named_digit(prompt: str) -> int | None:
     return found.pop() if len(found) == 1 else None
 
 
-def named_words(prompt: str) -> dict[str, str]:
-    """Property words a prompt uses: {'thickness': 'thin', 'slant': 'slanted', ...}."""
-    text = f" {prompt.lower()} "
-    out = {}
-    for prop, options in (("thickness", ("thin", "thick")), ("slant", ("slanted", "upright", "left-leaning"))):
-        for option in options:
-            if f" {option}" in text.replace(",", " "):
-                out[prop] = option
-    return out
-
-
 def random_captions(n: int, generator: torch.Generator | None = None,
                     templates: tuple[str, ...] = TRAINING) -> tuple[list[str], torch.Tensor]:
     """n captions of random digits, random property words and random `templates`; and their digits."""

@@ -33,8 +33,6 @@ CONSISTENCY_SAMPLES = 50  # per (template, digit): 300 images for the six traini
 
 
 class TextToImageTask(AdversarialTask):
-    main_metric = "fid"
-
     def __init__(self, model: Any, config: Any, device: torch.device) -> None:
         super().__init__(model, config, device)
         self._inputs: torch.Tensor | None = None  # the text encoder's inputs for every caption, by caption id
