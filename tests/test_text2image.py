@@ -77,18 +77,39 @@ def test_text_encoders_are_registry_entries_listed_without_torch():
     assert by_name["char_cnn"]["trainable"] is True and torch_loaded == "False"
 
 
+def test_mnist_captions_is_built_on_first_use_with_its_recipe_and_trains_only_on_training_phrasings(tmp_path):
+    from test_data_load import write_mnist_format
+
+    from zoo.data import load_dataset
+    from zoo.data.captions import VERSION
+
+    write_mnist_format(tmp_path, "MNIST", n_train=40, n_test=10)
+    task = _task(_tiny(), data={"name": "mnist-captions", "root": str(tmp_path)})
+    batch = task.load_split("train")
+    recipe = tmp_path / "mnist-captions" / "recipe.json"
+    assert json.loads(recipe.read_text())["version"] == VERSION
+    ds = load_dataset("mnist-captions", "train", root=tmp_path)
+    trained_on = {ds.vocabulary[i] for i in batch["captions"].flatten().tolist()}
+    everything = {ds.vocabulary[i] for i in ds.captions.flatten().tolist()}
+    held_out = {c for c in everything if c.startswith(("an image of", "this is the number")) or c.endswith("drawn by hand")}
+    assert held_out and not held_out & trained_on and batch["captions"].shape == (40, 6)
+    recipe.write_text(recipe.read_text().replace(f'"version": {VERSION}', '"version": 0'))
+    assert len(load_dataset("mnist-captions", "test", root=tmp_path)) == 10  # an old recipe is rebuilt
+    assert json.loads(recipe.read_text())["version"] == VERSION
+
+
 def _tiny(encoder: str = "char_cnn", **fields):
     import zoo
 
     return zoo.create_model("gan_cls", text_encoder=encoder, width=4, latent_dim=8, **fields)
 
 
-def _task(model, data="mnist-captions"):
+def _task(model, data=None):
     from zoo.engine.config import ModelSection, RunConfig
     from zoo.tasks.text_to_image import TextToImageTask
 
     config = RunConfig(model=ModelSection(name=model.zoo_name, config=model.zoo_config.model_dump(mode="json")),
-                       data={"name": data}, train={"batch_size": 4})
+                       data=data or {"name": "mnist-captions"}, train={"batch_size": 4})
     return TextToImageTask(model, config, torch.device("cpu"))
 
 
