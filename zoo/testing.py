@@ -155,7 +155,7 @@ class ModelContract:
             return
         shape = (2, *model.zoo_config.input_shape())
         if kind == "prompt":
-            assert tuple(model.sample(2, generator=gen, condition="a handwritten digit").shape) == shape
+            assert tuple(model.sample(2, generator=gen, condition="a handwritten seven").shape) == shape
             return
         k = model.zoo_config.condition_classes
         for condition in (k - 1, torch.tensor([0, k - 1])):
@@ -220,7 +220,7 @@ def _conditions(model: Any, n: int) -> dict[str, Any]:
     if kind == "label":
         return {"condition": torch.arange(n) % model.zoo_config.condition_classes}
     if kind == "prompt":
-        return {"condition": ["a handwritten digit"] * n}
+        return {"condition": ["a handwritten seven"] * n}
     return {}
 
 
