@@ -70,7 +70,8 @@ def ship(args: argparse.Namespace) -> None:
                                f"{10 * 50} prompts per phrasing, FID on {doc['n']:,} samples against {doc['reference']}.")
     card = read_bundle_config(path)
     weights = path / "model.safetensors"
-    entry = {"tag": args.tag, "path": str(path.resolve().relative_to(ROOT / "plugins")),
+    inside = path.resolve().is_relative_to(ROOT / "plugins")  # shipped: relative to the manifest; else a trial
+    entry = {"tag": args.tag, "path": str(path.resolve().relative_to(ROOT / "plugins") if inside else path.resolve()),
              "sha256": sha256_file(weights), "size": weights.stat().st_size, "data": card.data, "metrics": card.metrics}
     print(yaml.safe_dump([entry], sort_keys=False).rstrip())
 
