@@ -6,8 +6,7 @@ first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from zoo.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -25,17 +24,4 @@ _LAZY = {
     "load_weights": "zoo.weights.bundle",
 }
 
-__all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, ("__version__",))

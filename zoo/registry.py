@@ -56,10 +56,10 @@ class PluginRecord:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A model entry together with the plugin that provides it."""
+class PluginEntry:
+    """A manifest entry (a model, a feature extractor, ...) together with the plugin that provides it."""
 
-    entry: ModelEntry
+    entry: Any
     plugin: PluginRecord
 
     @property
@@ -74,6 +74,13 @@ class ModelSpec:
     def manifest_dir(self) -> Path:
         assert self.plugin.manifest_path is not None
         return self.plugin.manifest_path.parent
+
+
+@dataclass(frozen=True)
+class ModelSpec(PluginEntry):
+    """A model entry together with the plugin that provides it."""
+
+    entry: ModelEntry
 
     def config_class(self) -> type:
         return import_ref(self.entry.config, self)

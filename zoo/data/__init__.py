@@ -36,11 +36,10 @@ files, failed download) raises `DataError`, a `ZooError`: one line, exit code 2 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
 
 from zoo.data.catalog import DATASETS, DataError, DatasetInfo, dataset_info
 from zoo.data.config import DataConfig
+from zoo.lazy import lazy_exports
 
 _LAZY = {
     "load_dataset": "zoo.data.loading",
@@ -50,17 +49,4 @@ _LAZY = {
     "cached_datasets": "zoo.data.cache",
 }
 
-__all__ = ["DATASETS", "DataConfig", "DataError", "DatasetInfo", "dataset_info", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zoo.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, ("DATASETS", "DataConfig", "DataError", "DatasetInfo", "dataset_info",))

@@ -19,8 +19,7 @@ FIDs on LeNet features are not comparable to FIDs on Inception features.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from zoo.lazy import lazy_exports
 
 _LAZY = {
     "fid": "zoo.metrics.frechet",
@@ -42,17 +41,4 @@ _LAZY = {
     "load_extractor": "zoo.metrics.extractors",
 }
 
-__all__ = list(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zoo.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

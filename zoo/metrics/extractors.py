@@ -15,7 +15,7 @@ from typing import Any
 
 from zoo.errors import PluginError, ZooError
 from zoo.manifest import ExtractorEntry
-from zoo.registry import PluginRecord
+from zoo.registry import PluginEntry
 
 DEFAULT_EXTRACTOR = "lenet5_mnist"
 
@@ -25,19 +25,10 @@ class ExtractorError(ZooError):
 
 
 @dataclass(frozen=True)
-class ExtractorSpec:
+class ExtractorSpec(PluginEntry):
     """An extractor entry together with the plugin that provides it."""
 
     entry: ExtractorEntry
-    plugin: PluginRecord
-
-    @property
-    def name(self) -> str:
-        return self.entry.name
-
-    @property
-    def qualified_name(self) -> str:
-        return f"{self.plugin.name}:{self.entry.name}"
 
 
 @dataclass(frozen=True)

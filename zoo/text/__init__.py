@@ -16,8 +16,7 @@ model that holds them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from zoo.lazy import lazy_exports
 
 _LAZY = {
     "TextEncoderError": "zoo.text.encoders",
@@ -27,17 +26,4 @@ _LAZY = {
     "EmbeddingCache": "zoo.text.cache",
 }
 
-__all__ = list(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zoo.text' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)
