@@ -150,6 +150,10 @@ def render_list(found: list[tuple[str, dict[str, Any]]], plugins_ok: int, as_jso
         return "no models match", ""
     header = ["name", "task", "family", "plugin", "pretrained", "summary"]
     table = [[r["name"], r["task"], r["family"], r["plugin"], ", ".join(r["pretrained"]), r["summary"]] for r in rows]
+    return columns(header, table), f"{len(rows)} models from {plugins_ok} plugins"
+
+
+def columns(header: list[str], table: list[list[str]]) -> str:
+    """A plain aligned table: fast for thousands of rows (a rich Table costs ~1 ms a row)."""
     widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *table]]
-    return "\n".join(lines), f"{len(rows)} models from {plugins_ok} plugins"
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *table])

@@ -46,6 +46,7 @@ def list_cmd(
 def _list_extractors(as_json: bool) -> None:
     from dataclasses import asdict
 
+    from zoo.index import columns
     from zoo.metrics.extractors import list_extractors
 
     rows = [asdict(r) for r in list_extractors()]
@@ -56,13 +57,13 @@ def _list_extractors(as_json: bool) -> None:
     header = ["name", "plugin", "kind", "input", "features", "classes", "weights", "summary"]
     table = [[r["name"], r["plugin"], r["kind"], f"{r['in_chans']}x{r['input_size']}x{r['input_size']}",
               str(r["num_features"]), str(r["num_classes"] or "-"), r["weights"], r["summary"]] for r in rows]
-    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
-    typer.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *table]))
+    typer.echo(columns(header, table))
 
 
 def _list_text_encoders(as_json: bool) -> None:
     from dataclasses import asdict
 
+    from zoo.index import columns
     from zoo.text.encoders import list_text_encoders
 
     rows = [asdict(r) for r in list_text_encoders()]
@@ -73,5 +74,4 @@ def _list_text_encoders(as_json: bool) -> None:
     header = ["name", "plugin", "dim", "trainable", "package", "summary"]
     table = [[r["name"], r["plugin"], str(r["dim"]), "yes" if r["trainable"] else "no", r["package"] or "-", r["summary"]]
              for r in rows]
-    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
-    typer.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *table]))
+    typer.echo(columns(header, table))
