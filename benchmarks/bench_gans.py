@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py budget dcgan wgan_gp --cpu-seconds 600
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py budget gan --cpu-seconds 300 --label "gan g_steps=3" --set model.g_steps=3
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py weights dcgan.mnist cgan.mnist
+    OMP_NUM_THREADS=1 python benchmarks/bench_gans.py table gan:20 lsgan:20 cgan:20 dcgan wgan wgan_gp madgan --keep runs/gans
 
 `budget`: runs `zoo train MODEL --data mnist --set threads=1` (the model's own recipe; extra
 `--set`s appended) as a child process, reads its CPU time (user + system, /proc) every 0.2 s
@@ -13,6 +14,15 @@ The CPU time at each epoch's end is the "CPU seconds per epoch" figure (it inclu
 per-epoch evaluation, 2,000 samples, that `zoo train` does).
 
 `weights`: measures a pretrained tag, bundle or run directory.
+
+`table`: the per-variant table. One `zoo train` per variant gives both rows: the weights at the
+budget (the last checkpoint within --cpu-seconds) and at the end of the variant's own recipe (its
+`train.epochs`; the run's last.safetensors, written at every epoch end, copied when that epoch
+ends). Every GAN recipe has a constant learning rate, so a run told to go on past its recipe
+passes through exactly the recipe's weights: `NAME:E` runs E epochs (for recipes that end inside
+the budget, so the run reaches the budget too), and the run stops once both snapshots are taken.
+Without `:E` the run is the recipe itself, left to finish with its bundle (what a shipped tag is
+made from).
 
 Measurement (both): 10,000 samples (`model.sample`, seed 0) against the 10,000 MNIST test
 images: FID on the zoo's LeNet-5 features (`zoo.metrics.fid`, extractor lenet5_mnist), and the
@@ -75,6 +85,79 @@ def train_with_budget(model: str, budget: float, sets: list[str], run: Path) -> 
             "finished": child.returncode == 0}
 
 
+def recipe_epochs(model: str, sets: list[str]) -> int:
+    from zoo.engine.config import compose
+
+    return compose(model, sets=["threads=1", *sets], data_name="mnist").train.epochs
+
+
+def weights_epoch(path: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return int((f.metadata() or {}).get("zoo_epoch", -1))
+
+
+def train_table(model: str, epochs: int | None, budget: float, sets: list[str], run: Path) -> dict:
+    """One run of `model` giving the budget snapshot (run/budget.safetensors) and the recipe one (run/recipe.safetensors)."""
+    import shutil
+
+    from zoo.engine.checkpoint import read_checkpoint
+
+    recipe = recipe_epochs(model, sets)
+    cmd = [sys.executable, "-m", "zoo", "train", model, "--data", "mnist", "--out", str(run), "--quiet",
+           "--set", "threads=1", "--set", "checkpoint_every=25", *[a for s in sets for a in ("--set", s)]]
+    if epochs is not None:
+        cmd += ["--epochs", str(epochs)]
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    epoch_cpu: list[float] = []
+    used, budget_at, recipe_at = 0.0, None, None
+    while child.poll() is None:
+        try:
+            used = cpu_seconds(child.pid)
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        if epoch_ends(run) > len(epoch_cpu):
+            epoch_cpu.append(round(used, 1))
+        if budget_at is None and used >= budget:
+            child.send_signal(signal.SIGSTOP)  # hold the run still while its checkpoint is copied
+            tensors, doc = read_checkpoint(run / "checkpoint.safetensors")
+            torch.save({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")},
+                       run / "budget.pt")
+            budget_at = {"cpu_seconds": round(budget, 1), "step": doc["state"]["step"]}
+            child.send_signal(signal.SIGCONT)
+        if recipe_at is None and len(epoch_cpu) >= recipe and (run / "last.safetensors").is_file() \
+                and weights_epoch(run / "last.safetensors") == recipe:
+            shutil.copyfile(run / "last.safetensors", run / "recipe.safetensors")
+            recipe_at = {"cpu_seconds": epoch_cpu[recipe - 1], "epochs": recipe}
+        if budget_at is not None and recipe_at is not None and epochs is not None:
+            child.send_signal(signal.SIGKILL)
+            break
+        time.sleep(POLL)
+    _, err = child.communicate()
+    if child.returncode not in (0, -signal.SIGKILL):
+        raise SystemExit(f"zoo train {model} failed:\n{err}")
+    if recipe_at is None and (run / "last.safetensors").is_file() and weights_epoch(run / "last.safetensors") == recipe:
+        shutil.copyfile(run / "last.safetensors", run / "recipe.safetensors")
+        recipe_at = {"cpu_seconds": epoch_cpu[recipe - 1] if len(epoch_cpu) >= recipe else round(used, 1),
+                     "epochs": recipe}
+    if budget_at is None or recipe_at is None:
+        raise SystemExit(f"zoo train {model} ended before both snapshots (budget {budget_at}, recipe {recipe_at})")
+    return {"budget": budget_at, "recipe": recipe_at, "epoch_end_cpu_seconds": epoch_cpu}
+
+
+def model_with(run: Path, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    import yaml
+
+    from zoo.api import build, config_for, resolve
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    spec, _ = resolve(config["model"]["name"])
+    model = build(spec, config_for(spec, config["model"]["config"]))
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def model_from_checkpoint(run: Path) -> torch.nn.Module:
     """The model of the run's config with the weights of its last checkpoint."""
     import yaml
@@ -119,7 +202,7 @@ def row(label: str, result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["budget", "weights"])
+    parser.add_argument("mode", choices=["budget", "weights", "table"])
     parser.add_argument("names", nargs="+", help="models (budget) or tags / bundles / run directories (weights)")
     parser.add_argument("--cpu-seconds", type=float, default=600.0)
     parser.add_argument("--set", dest="sets", action="append", default=[], help="extra `zoo train --set` (budget)")
@@ -131,6 +214,23 @@ def main() -> None:
     print("| run | CPU s | CPU s at epoch ends | FID (LeNet, 10k) | digits > 5% | KL from uniform | confident | histogram 0-9 (%) |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for name in args.names:
+        if args.mode == "table":
+            from zoo.engine.inference import load_trained
+
+            model, _, epochs = name.partition(":")
+            root = args.keep or Path(tempfile.mkdtemp(prefix="bench-gans-"))
+            run = root / f"{model}-{int(time.time())}"
+            info = train_table(model, int(epochs) if epochs else None, args.cpu_seconds, args.sets, run)
+            label = args.label or " ".join([model, *args.sets])
+            trained = {"budget": model_with(run, torch.load(run / "budget.pt")),
+                       "recipe": load_trained(str(run / "recipe.safetensors")).model.eval()}
+            for when, net in trained.items():
+                result = {"cpu_seconds": info[when]["cpu_seconds"], "epoch_end_cpu_seconds": info["epoch_end_cpu_seconds"],
+                          **measure(net)}
+                print(row(f"{label}, {when} ({info[when]})", result), flush=True)
+                with args.json.open("a") as f:
+                    f.write(json.dumps({"run": label, "mode": f"table-{when}", "at": info[when], "dir": str(run), **result}) + "\n")
+            continue
         if args.mode == "budget":
             root = args.keep or Path(tempfile.mkdtemp(prefix="bench-gans-"))
             run = root / f"{name}-{int(time.time())}"
