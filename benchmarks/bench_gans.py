@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py budget dcgan wgan_gp --cpu-seconds 600
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py budget gan --cpu-seconds 300 --label "gan g_steps=3" --set model.g_steps=3
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py weights dcgan.mnist cgan.mnist
+    OMP_NUM_THREADS=1 python benchmarks/bench_gans.py speed dcgan --set train.batch_size=64 --steps 50
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py table gan:20 lsgan:20 cgan:20 dcgan wgan wgan_gp madgan --keep runs/gans
 
 `budget`: runs `zoo train MODEL --data mnist --set threads=1` (the model's own recipe; extra
@@ -14,6 +15,10 @@ The CPU time at each epoch's end is the "CPU seconds per epoch" figure (it inclu
 per-epoch evaluation, 2,000 samples, that `zoo train` does).
 
 `weights`: measures a pretrained tag, bundle or run directory.
+
+`speed`: CPU seconds (time.process_time, one thread) per training step of the adversarial task,
+the median of --steps steps after two warm-up steps, on real MNIST batches; times 60,000 / batch
+size, the CPU seconds of a 60,000-image epoch without evaluation.
 
 `table`: the per-variant table. One `zoo train` per variant gives both rows: the weights at the
 budget (the last checkpoint within --cpu-seconds) and at the end of the variant's own recipe (its
@@ -83,6 +88,34 @@ def train_with_budget(model: str, budget: float, sets: list[str], run: Path) -> 
         raise SystemExit(f"zoo train {model} failed:\n{err}")
     return {"cpu_seconds": round(min(used, budget), 1), "epoch_end_cpu_seconds": epochs,
             "finished": child.returncode == 0}
+
+
+def speed(model: str, sets: list[str], steps: int) -> dict:
+    import statistics
+
+    import zoo
+    from zoo.data import load_dataset
+    from zoo.engine.config import compose
+    from zoo.engine.distributed import Dist
+    from zoo.engine.trainer import Stepper, build_optimizer
+    from zoo.tasks import task_class
+
+    config = compose(model, sets=["threads=1", *sets], data_name="mnist")
+    spec, _ = zoo.api.resolve(model)
+    torch.manual_seed(0)
+    net = zoo.api.build(spec, zoo.api.config_for(spec, config.model.config))
+    task = task_class("adversarial")(net, config, torch.device("cpu"))
+    modules = task.modules()
+    stepper = Stepper({n: build_optimizer(config.train, m, n) for n, m in modules.items()}, modules, None, Dist())
+    data, b = load_dataset("mnist", "train"), config.train.batch_size
+    times = []
+    for i in range(steps + 2):
+        batch = {"images": data.images[i * b:(i + 1) * b], "labels": data.labels[i * b:(i + 1) * b]}
+        start = time.process_time()
+        task.train_step(batch, modules, stepper)
+        times.append(time.process_time() - start)
+    step = statistics.median(times[2:])
+    return {"batch_size": b, "cpu_s_per_step": round(step, 4), "cpu_s_per_epoch": round(step * 60_000 / b, 1)}
 
 
 def recipe_epochs(model: str, sets: list[str]) -> int:
@@ -202,7 +235,8 @@ def row(label: str, result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["budget", "weights", "table"])
+    parser.add_argument("mode", choices=["budget", "weights", "table", "speed"])
+    parser.add_argument("--steps", type=int, default=50, help="timed steps (speed)")
     parser.add_argument("names", nargs="+", help="models (budget) or tags / bundles / run directories (weights)")
     parser.add_argument("--cpu-seconds", type=float, default=600.0)
     parser.add_argument("--set", dest="sets", action="append", default=[], help="extra `zoo train --set` (budget)")
@@ -211,6 +245,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/gans.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.mode == "speed":
+        for name in args.names:
+            result = speed(name, args.sets, args.steps)
+            print(f"{name} {' '.join(args.sets)}: {result}", flush=True)
+            with args.json.open("a") as f:
+                f.write(json.dumps({"run": " ".join([name, *args.sets]), "mode": "speed", **result}) + "\n")
+        return
     print("| run | CPU s | CPU s at epoch ends | FID (LeNet, 10k) | digits > 5% | KL from uniform | confident | histogram 0-9 (%) |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for name in args.names:
