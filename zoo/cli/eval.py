@@ -14,7 +14,7 @@ def eval_cmd(
     weights: Annotated[Optional[str], typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, or tag.")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="Dataset (default: the one the weights were trained on).")] = None,
     split: Annotated[str, typer.Option("--split", help="Classifiers: split to evaluate (test, val or train).")] = "test",
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Classifiers: the first N examples only.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Classifiers, autoencoders and VAEs: the first N test examples only.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Classifiers: confusion-matrix PNG (default confusion-<model>-<data>.png).")] = None,
     n: Annotated[int, typer.Option("--n", help="Generators: images to draw (the reference is cut to as many).")] = 10_000,
     metrics: Annotated[Optional[str], typer.Option("--metrics", help="Generators: comma-separated, from fid,is,mode_score,kid,mmd,one_nn,wasserstein,precision,recall (default: all).")] = None,
