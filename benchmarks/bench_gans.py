@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py budget dcgan wgan_gp --cpu-seconds 600
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py budget gan --cpu-seconds 300 --label "gan g_steps=3" --set model.g_steps=3
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py weights dcgan.mnist cgan.mnist
+    OMP_NUM_THREADS=1 python benchmarks/bench_gans.py ship RUN_DIR --out plugins/gans/weights/wgan_gp.mnist
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py speed dcgan --set train.batch_size=64 --steps 50
     OMP_NUM_THREADS=1 python benchmarks/bench_gans.py table gan:20 lsgan:20 cgan:20 dcgan wgan wgan_gp madgan --keep runs/gans
 
@@ -15,6 +16,10 @@ The CPU time at each epoch's end is the "CPU seconds per epoch" figure (it inclu
 per-epoch evaluation, 2,000 samples, that `zoo train` does).
 
 `weights`: measures a pretrained tag, bundle or run directory.
+
+`ship`: packages a finished run's bundle as a pretrained tag whose card carries FID by
+`zoo eval MODEL --weights BUNDLE --metrics fid --n 10000 --json` and this script's coverage of
+10,000 samples, never typed in, and prints the registry entry (sha256, size) for registry.yaml.
 
 `speed`: CPU seconds (time.process_time, one thread) per training step of the adversarial task,
 the median of --steps steps after two warm-up steps, on real MNIST batches; times 60,000 / batch
@@ -116,6 +121,34 @@ def speed(model: str, sets: list[str], steps: int) -> dict:
         times.append(time.process_time() - start)
     step = statistics.median(times[2:])
     return {"batch_size": b, "cpu_s_per_step": round(step, 4), "cpu_s_per_epoch": round(step * 60_000 / b, 1)}
+
+
+def ship(run: Path, out: Path, tag: str) -> dict:
+    import yaml
+
+    from zoo.engine.inference import load_trained
+    from zoo.weights.bundle import package
+    from zoo.weights.safefile import sha256_file
+
+    model = yaml.safe_load((run / "config.yaml").read_text())["model"]["name"].split(":")[-1]
+    bundle = run / "bundle"
+    command = ["zoo", "eval", model, "--weights", str(bundle), "--metrics", "fid", "--n", str(N_SAMPLES), "--json"]
+    doc = json.loads(subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, check=True).stdout)
+    census = measure(load_trained(str(bundle)).model)
+    metrics = {"fid_lenet_10k": round(float(doc["fid"]), 3), "digits_over_5pct": census["digits_over_5pct"],
+               "kl_uniform": census["kl_uniform"], "confident": census["confident"]}
+    measured = (f"fid_lenet_10k measured by `{' '.join(command[:4])} <bundle> {' '.join(command[5:])}` (LeNet-5 "
+                f"features, {N_SAMPLES:,} samples against the MNIST test set); digits_over_5pct, kl_uniform and "
+                f"confident (share of samples lenet5.mnist classes with probability >= 0.9) by "
+                f"`python benchmarks/bench_gans.py weights {model}.{tag}` on {N_SAMPLES:,} samples; the test_* metrics "
+                f"are the run's last evaluation (2,000 samples). Digit histogram of the samples (%): "
+                + " ".join(f"{d}:{100 * share:.1f}" for d, share in enumerate(census["histogram"])) + ".")
+    path = package(str(bundle), out, tag=tag, metrics=metrics, license="MIT", measured_by=measured, overwrite=True)
+    weights = path / "model.safetensors"
+    root = Path(__file__).resolve().parents[1] / "plugins"
+    where = path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path.resolve()
+    return {"tag": tag, "path": str(where), "sha256": sha256_file(weights), "size": weights.stat().st_size,
+            "data": "mnist", "metrics": metrics}
 
 
 def recipe_epochs(model: str, sets: list[str]) -> int:
@@ -235,7 +268,9 @@ def row(label: str, result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["budget", "weights", "table", "speed"])
+    parser.add_argument("mode", choices=["budget", "weights", "table", "speed", "ship"])
+    parser.add_argument("--out", type=Path, help="where the packaged bundle goes (ship)")
+    parser.add_argument("--tag", default="mnist", help="pretrained tag (ship)")
     parser.add_argument("--steps", type=int, default=50, help="timed steps (speed)")
     parser.add_argument("names", nargs="+", help="models (budget) or tags / bundles / run directories (weights)")
     parser.add_argument("--cpu-seconds", type=float, default=600.0)
@@ -245,6 +280,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/gans.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.mode == "ship":
+        import yaml
+
+        for name in args.names:
+            print(yaml.safe_dump([ship(Path(name), args.out, args.tag)], sort_keys=False).rstrip())
+        return
     if args.mode == "speed":
         for name in args.names:
             result = speed(name, args.sets, args.steps)
