@@ -303,6 +303,7 @@ def main() -> None:
             root = args.keep or Path(tempfile.mkdtemp(prefix="bench-gans-"))
             run = root / f"{model}-{int(time.time())}"
             info = train_table(model, int(epochs) if epochs else None, args.cpu_seconds, args.sets, run)
+            (run / "table.json").write_text(json.dumps(info))  # kept in case measuring fails
             label = args.label or " ".join([model, *args.sets])
             trained = {"budget": model_with(run, torch.load(run / "budget.pt")),
                        "recipe": load_trained(str(run / "recipe.safetensors")).model.eval()}

@@ -190,3 +190,17 @@ def test_weight_clipping_on_dcgan_is_refused_before_training(mnist_home, tmp_pat
     r = run_zoo(capsys, "train", "dcgan", "--data", "mnist", "--out", str(tmp_path / "run"), "--set", "clip_value=0.01")
     assert r.code == 2 and "clip_value" in r.err and len(r.err.strip().splitlines()) == 1, r.err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["wgan", "wgan_gp"])
+def test_a_critic_bundle_or_weights_file_samples_although_its_recipe_splits_batches_into_d_steps(name, tmp_path, capsys):
+    import zoo
+    from zoo.engine.trainer import save_weights_file
+
+    model = zoo.create_model(name, width=8).eval()
+    bundle = zoo.save_pretrained(model, tmp_path / name)
+    save_weights_file(model, tmp_path / "lone.safetensors", {})
+    for weights in (str(bundle), str(tmp_path / "lone.safetensors")):
+        out = tmp_path / f"{Path(weights).stem}.png"
+        r = run_zoo(capsys, "sample", name, "--weights", weights, "--n", "4", "--out", str(out))
+        assert r.code == 0 and out.is_file(), r.err
