@@ -142,7 +142,7 @@ def test_zoo_train_takes_each_family_recipe_as_its_default():
     from zoo.engine.config import compose
 
     vae = compose("vae", data_name="mnist")
-    assert (vae.train.optimizer, vae.train.lr, vae.train.batch_size, vae.train.epochs) == ("adam", 1e-3, 100, 100)
+    assert (vae.train.optimizer, vae.train.lr, vae.train.batch_size, vae.train.epochs) == ("adam", 1e-3, 100, 200)
     assert compose("stacked_ae").train.epochs == 20
     classifier = compose("ae_classifier", data_name="mnist")
     assert classifier.data["normalize"] is False  # the encoder was trained on [0, 1] pixels

@@ -83,8 +83,9 @@ class VAEConfig(ModelConfig):
         return self
 
     def train_defaults(self) -> dict[str, Any]:
-        """The family's recipe: Adam 1e-3, batch 100, 100 epochs, cosine to 1e-5 (pythae's MNIST VAE setting)."""
-        return {"epochs": 100, "batch_size": 100, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
+        """The family's recipe: Adam 1e-3, batch 100, 200 epochs, cosine to 1e-5 (about 25 minutes on one CPU core for
+        the 784-400-40 vae; 100 epochs left it 0.6 nats short of the 89.9-nat goal)."""
+        return {"epochs": 200, "batch_size": 100, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
                 "scheduler": "cosine", "warmup_epochs": 0.0, "min_lr": 1e-5, "checkpoint_every": 1000}
 
 
