@@ -70,24 +70,37 @@ def epoch_ends(run: Path) -> int:
     return metrics.read_text().count('"kind": "epoch"') if metrics.is_file() else 0
 
 
-def train_with_budget(model: str, budget: float, sets: list[str], run: Path) -> dict:
-    """`zoo train` until `budget` CPU seconds; returns the CPU seconds at each epoch end and at the kill."""
+def start_training(model: str, sets: list[str], run: Path, epochs: int | None = None) -> subprocess.Popen:
+    """`zoo train MODEL --data mnist` on one thread, checkpointing every 25 steps, as a child process."""
     cmd = [sys.executable, "-m", "zoo", "train", model, "--data", "mnist", "--out", str(run), "--quiet",
            "--set", "threads=1", "--set", "checkpoint_every=25", *[a for s in sets for a in ("--set", s)]]
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    epochs: list[float] = []
-    used = 0.0
+    if epochs is not None:
+        cmd += ["--epochs", str(epochs)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def watch(child: subprocess.Popen, run: Path, epoch_cpu: list[float]):
+    """Yields the child's CPU seconds every POLL seconds while it runs, appending them to epoch_cpu at epoch ends."""
     while child.poll() is None:
         try:
             used = cpu_seconds(child.pid)
         except (FileNotFoundError, ProcessLookupError):
-            break
-        if epoch_ends(run) > len(epochs):
-            epochs.append(round(used, 1))
+            return
+        if epoch_ends(run) > len(epoch_cpu):
+            epoch_cpu.append(round(used, 1))
+        yield used
+        time.sleep(POLL)
+
+
+def train_with_budget(model: str, budget: float, sets: list[str], run: Path) -> dict:
+    """`zoo train` until `budget` CPU seconds; returns the CPU seconds at each epoch end and at the kill."""
+    child = start_training(model, sets, run)
+    epochs: list[float] = []
+    used = 0.0
+    for used in watch(child, run, epochs):
         if used >= budget:
             child.send_signal(signal.SIGKILL)
             break
-        time.sleep(POLL)
     _, err = child.communicate()
     if child.returncode not in (0, -signal.SIGKILL):
         raise SystemExit(f"zoo train {model} failed:\n{err}")
@@ -171,20 +184,10 @@ def train_table(model: str, epochs: int | None, budget: float, sets: list[str], 
     from zoo.engine.checkpoint import read_checkpoint
 
     recipe = recipe_epochs(model, sets)
-    cmd = [sys.executable, "-m", "zoo", "train", model, "--data", "mnist", "--out", str(run), "--quiet",
-           "--set", "threads=1", "--set", "checkpoint_every=25", *[a for s in sets for a in ("--set", s)]]
-    if epochs is not None:
-        cmd += ["--epochs", str(epochs)]
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = start_training(model, sets, run, epochs)
     epoch_cpu: list[float] = []
     used, budget_at, recipe_at = 0.0, None, None
-    while child.poll() is None:
-        try:
-            used = cpu_seconds(child.pid)
-        except (FileNotFoundError, ProcessLookupError):
-            break
-        if epoch_ends(run) > len(epoch_cpu):
-            epoch_cpu.append(round(used, 1))
+    for used in watch(child, run, epoch_cpu):
         if budget_at is None and used >= budget:
             child.send_signal(signal.SIGSTOP)  # hold the run still while its checkpoint is copied
             tensors, doc = read_checkpoint(run / "checkpoint.safetensors")
@@ -199,7 +202,6 @@ def train_table(model: str, epochs: int | None, budget: float, sets: list[str], 
         if budget_at is not None and recipe_at is not None and epochs is not None:
             child.send_signal(signal.SIGKILL)
             break
-        time.sleep(POLL)
     _, err = child.communicate()
     if child.returncode not in (0, -signal.SIGKILL):
         raise SystemExit(f"zoo train {model} failed:\n{err}")
