@@ -202,10 +202,14 @@ def _sectioned(doc: dict[str, Any], model_cls: type) -> dict[str, Any]:
 
 
 def _recipe(spec: Any, hook: str) -> dict[str, Any]:
-    """A plugin's own recipe: `train_defaults()` / `data_defaults()` on the model's default config, if it defines them."""
+    """A plugin's own recipe for the model's default config."""
     from zoo.api import config_for
 
-    config = config_for(spec)
+    return recipe_of(config_for(spec), hook)
+
+
+def recipe_of(config: Any, hook: str = "train_defaults") -> dict[str, Any]:
+    """A model config's own recipe: its `train_defaults()` / `data_defaults()`, if it defines them."""
     recipe = getattr(config, hook, None)
     return dict(recipe()) if callable(recipe) else {}
 

@@ -48,7 +48,7 @@ def load_trained(weights: str | None, model_name: str | None = None, data: str |
     A `model_name` given with `weights` must be the model the weights belong to.
     """
     from zoo.data import DataConfig
-    from zoo.engine.config import ModelSection, RunConfig, TrainConfig
+    from zoo.engine.config import ModelSection, RunConfig, recipe_of
     from zoo.engine.distributed import Dist, pick_device
     from zoo.names import resolve
     from zoo.tasks import task_class
@@ -72,10 +72,9 @@ def load_trained(weights: str | None, model_name: str | None = None, data: str |
         data_doc = {"name": bundle.data if bundle is not None and bundle.data else "mnist"}
     if run_data is None and pre is not None:
         data_doc["normalize"] = pre.mean is not None
-    recipe = getattr(model.zoo_config, "train_defaults", None)  # the weights' own recipe, e.g. a batch that splits
-    train = TrainConfig(**recipe()) if callable(recipe) else TrainConfig()  # into a critic's d_steps slices
     config = RunConfig(model=ModelSection(name=spec.qualified_name, config=model.zoo_config.model_dump(mode="json")),
-                       data=DataConfig(**data_doc).model_dump(mode="json"), train=train)
+                       data=DataConfig(**data_doc).model_dump(mode="json"),
+                       train=recipe_of(model.zoo_config))  # the weights' own recipe: a critic's batch splits into d_steps
     dev = pick_device(device, Dist())
     model = model.to(dev).eval()
     task = task_class(spec.entry.task)(model, config, dev)
