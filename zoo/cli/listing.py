@@ -44,34 +44,31 @@ def list_cmd(
 
 
 def _list_extractors(as_json: bool) -> None:
-    from dataclasses import asdict
-
-    from zoo.index import columns
     from zoo.metrics.extractors import list_extractors
 
-    rows = [asdict(r) for r in list_extractors()]
-    warn_registry_problems()
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
     header = ["name", "plugin", "kind", "input", "features", "classes", "weights", "summary"]
-    table = [[r["name"], r["plugin"], r["kind"], f"{r['in_chans']}x{r['input_size']}x{r['input_size']}",
-              str(r["num_features"]), str(r["num_classes"] or "-"), r["weights"], r["summary"]] for r in rows]
-    typer.echo(columns(header, table))
+    _list_entries(list_extractors(), as_json, header, lambda r: [
+        r["name"], r["plugin"], r["kind"], f"{r['in_chans']}x{r['input_size']}x{r['input_size']}",
+        str(r["num_features"]), str(r["num_classes"] or "-"), r["weights"], r["summary"]])
 
 
 def _list_text_encoders(as_json: bool) -> None:
+    from zoo.text.encoders import list_text_encoders
+
+    header = ["name", "plugin", "dim", "trainable", "package", "summary"]
+    _list_entries(list_text_encoders(), as_json, header, lambda r: [
+        r["name"], r["plugin"], str(r["dim"]), "yes" if r["trainable"] else "no", r["package"] or "-", r["summary"]])
+
+
+def _list_entries(entries: list, as_json: bool, header: list[str], cells) -> None:
+    """Registry entries other than models (dataclass rows) as JSON or as aligned columns of `cells(row)`."""
     from dataclasses import asdict
 
     from zoo.index import columns
-    from zoo.text.encoders import list_text_encoders
 
-    rows = [asdict(r) for r in list_text_encoders()]
+    rows = [asdict(r) for r in entries]
     warn_registry_problems()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    header = ["name", "plugin", "dim", "trainable", "package", "summary"]
-    table = [[r["name"], r["plugin"], str(r["dim"]), "yes" if r["trainable"] else "no", r["package"] or "-", r["summary"]]
-             for r in rows]
-    typer.echo(columns(header, table))
+    typer.echo(columns(header, [cells(r) for r in rows]))
