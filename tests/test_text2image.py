@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 from cli_runner import run_zoo
+from shipped import open_shipped, shipped_tags
 
 
 def _stroke(width: int, shear: float = 0.0, length: int = 20, size: int = 28) -> torch.Tensor:
@@ -282,20 +282,10 @@ def test_fallback_encoder_trains_gan_cls_on_mnist_captions_through_the_cli(capsy
     assert recipe["held_out"] == ["image_of", "drawn", "this_is"] and recipe["version"] == VERSION
 
 
-def _shipped_text_to_image() -> list[str]:
-    from zoo.weights.tags import all_tags
-
-    return sorted(r.name for r in all_tags() if r.spec.plugin.builtin and r.spec.entry.task == "text-to-image")
-
-
-@pytest.mark.parametrize("tag", _shipped_text_to_image())
+@pytest.mark.parametrize("tag", sorted(shipped_tags("text-to-image")))
 def test_shipped_text_to_image_bundle_loads_offline_records_its_recipe_and_samples_a_prompt(tag):
-    import zoo
-    from zoo.weights.tags import find_tag
-
-    ref = find_tag(tag)
-    model = zoo.load(tag).eval()  # sha256 and size checked against the manifest
-    doc = json.loads((Path(ref.location) / "config.json").read_text())
+    shipped = open_shipped(shipped_tags("text-to-image")[tag])
+    ref, model, doc = shipped.ref, shipped.model.eval(), shipped.doc
     assert doc["command"].startswith(f"zoo train {ref.spec.name} ") and "--data mnist-captions" in doc["command"]
     assert doc["metrics"] == ref.tag.metrics
     assert {"consistency_train", "consistency_held_out", "thickness_agreement", "slant_agreement", "fid"} <= set(doc["metrics"])

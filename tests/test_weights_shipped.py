@@ -4,7 +4,6 @@ numbers hold when recomputed here on the real MNIST test set."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +12,9 @@ import pytest
 import torch
 
 import zoo
-from zoo.weights.tags import all_tags
+from shipped import open_shipped, shipped_tags
 
-SHIPPED = {r.name: r for r in all_tags() if r.spec.plugin.builtin and r.spec.entry.task == "classification"}
+SHIPPED = shipped_tags("classification")
 
 
 def test_both_lenet5_variants_ship_mnist_weights():
@@ -25,13 +24,11 @@ def test_both_lenet5_variants_ship_mnist_weights():
 @pytest.mark.parametrize("tag", sorted(SHIPPED))
 def test_shipped_bundle_matches_its_manifest_entry_and_card(tag):
     ref = SHIPPED[tag]
-    model = zoo.load(tag)  # sha256 and size checked against the manifest on this load
-    bundle = Path(ref.location)
-    doc = json.loads((bundle / "config.json").read_text())
-    assert doc["tag"] == ref.tag.tag and f"{doc['plugin']}:{doc['model']}" == model.zoo_name
+    shipped = open_shipped(ref)
+    doc, card = shipped.doc, shipped.card
+    assert doc["tag"] == ref.tag.tag and f"{doc['plugin']}:{doc['model']}" == shipped.model.zoo_name
     assert doc["metrics"] == ref.tag.metrics and "test_accuracy" in doc["metrics"]
     assert doc["command"].startswith(f"zoo train {ref.spec.name} ") and "--data mnist" in doc["command"]
-    card = (bundle / "README.md").read_text()
     assert doc["command"] in card and "zoo eval" in card and f"| test_accuracy | {doc['metrics']['test_accuracy']:.6g} |" in card
     assert ref.tag.size < 1_000_000, "shipped weights must stay small"
 
