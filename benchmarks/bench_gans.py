@@ -190,9 +190,8 @@ def train_table(model: str, epochs: int | None, budget: float, sets: list[str], 
     for used in watch(child, run, epoch_cpu):
         if budget_at is None and used >= budget:
             child.send_signal(signal.SIGSTOP)  # hold the run still while its checkpoint is copied
-            tensors, doc = read_checkpoint(run / "checkpoint.safetensors")
-            torch.save({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")},
-                       run / "budget.pt")
+            _, doc = read_checkpoint(run / "checkpoint.safetensors")
+            torch.save(checkpoint_weights(run), run / "budget.pt")
             budget_at = {"cpu_seconds": round(budget, 1), "step": doc["state"]["step"]}
             child.send_signal(signal.SIGCONT)
         if recipe_at is None and len(epoch_cpu) >= recipe and (run / "last.safetensors").is_file() \
@@ -226,19 +225,17 @@ def model_with(run: Path, state: dict[str, torch.Tensor]) -> torch.nn.Module:
     return model.eval()
 
 
-def model_from_checkpoint(run: Path) -> torch.nn.Module:
-    """The model of the run's config with the weights of its last checkpoint."""
-    import yaml
-
-    from zoo.api import build, config_for, resolve
+def checkpoint_weights(run: Path) -> dict[str, torch.Tensor]:
+    """The model's part of the run's last checkpoint, as a state dict."""
     from zoo.engine.checkpoint import read_checkpoint
 
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    spec, _ = resolve(config["model"]["name"])
-    model = build(spec, config_for(spec, config["model"]["config"]))
     tensors, _ = read_checkpoint(run / "checkpoint.safetensors")
-    model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
-    return model.eval()
+    return {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+
+
+def model_from_checkpoint(run: Path) -> torch.nn.Module:
+    """The model of the run's config with the weights of its last checkpoint."""
+    return model_with(run, checkpoint_weights(run))
 
 
 def measure(model: torch.nn.Module) -> dict:

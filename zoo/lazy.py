@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # `import zoo` stays as light as it can: zoo list starts from here
+    from collections.abc import Callable
 
 
 def lazy_exports(package: str, table: dict[str, str], eager: tuple[str, ...] = ()) -> tuple[Callable, Callable, list[str]]:

@@ -36,7 +36,6 @@ files, failed download) raises `DataError`, a `ZooError`: one line, exit code 2 
 
 from __future__ import annotations
 
-
 from zoo.data.catalog import DATASETS, DataError, DatasetInfo, dataset_info
 from zoo.data.config import DataConfig
 from zoo.lazy import lazy_exports
@@ -49,4 +48,4 @@ _LAZY = {
     "cached_datasets": "zoo.data.cache",
 }
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, ("DATASETS", "DataConfig", "DataError", "DatasetInfo", "dataset_info",))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, ("DATASETS", "DataConfig", "DataError", "DatasetInfo", "dataset_info"))
