@@ -300,7 +300,7 @@ def main() -> None:
 
             model, _, epochs = name.partition(":")
             root = args.keep or Path(tempfile.mkdtemp(prefix="bench-gans-"))
-            run = root / f"{model}-{int(time.time())}"
+            run = root / f"{model}-{int(time.time())}-{os.getpid()}"
             info = train_table(model, int(epochs) if epochs else None, args.cpu_seconds, args.sets, run)
             (run / "table.json").write_text(json.dumps(info))  # kept in case measuring fails
             label = args.label or " ".join([model, *args.sets])
@@ -315,7 +315,7 @@ def main() -> None:
             continue
         if args.mode == "budget":
             root = args.keep or Path(tempfile.mkdtemp(prefix="bench-gans-"))
-            run = root / f"{name}-{int(time.time())}"
+            run = root / f"{name}-{int(time.time())}-{os.getpid()}"
             result = train_with_budget(name, args.cpu_seconds, args.sets, run)
             result.update(measure(model_from_checkpoint(run)))
             label = args.label or " ".join([name, *args.sets])

@@ -30,11 +30,12 @@ def digits(mnist_home):
     return {"images": ds.images[:4096], "labels": ds.labels[:4096]}
 
 
-def setup(name: str, *sets: str, batch: int = 32):
-    """Model, task and stepper as the engine builds them, with `batch` images per critic step."""
+def setup(name: str, *sets: str, batch: int = 32, size: list[str] | None = None):
+    """Model, task and stepper as the engine builds them, with `batch` images per critic step and tiny
+    networks (`size`, default TINY's or width 8)."""
     d_steps = zoo.get_config(name).d_steps
-    config = compose(name, sets=[f"train.batch_size={batch * d_steps}", *TINY.get(name, ["model.width=8"]), *sets],
-                     data_name="mnist")
+    size = size or TINY.get(name, ["model.width=8"])
+    config = compose(name, sets=[f"train.batch_size={batch * d_steps}", *size, *sets], data_name="mnist")
     spec = zoo.api.resolve(name)[0]
     torch.manual_seed(0)
     model = zoo.api.build(spec, zoo.api.config_for(spec, config.model.config))
@@ -136,8 +137,9 @@ def test_unrolled_discriminator_is_put_back_after_the_generator_step(digits):
     assert all(torch.equal(v, d_before[k]) for k, v in model.discriminator.state_dict().items())
 
 
-def test_madgan_discriminator_learns_which_generator_made_a_sample(digits):
-    model, task, modules, stepper = setup("madgan")
+@pytest.mark.parametrize("arch, size", [("dcgan", "model.width=8"), ("mlp", "model.hidden=16")])
+def test_madgan_discriminator_learns_which_generator_made_a_sample(arch, size, digits):
+    model, task, modules, stepper = setup("madgan", f"model.arch={arch}", size=[size])
     k = task.game.generators
     for batch in batches(digits, 32, 60):
         metrics = task.train_step(batch, modules, stepper)
@@ -205,6 +207,7 @@ def test_wgan_recipe_is_rmsprop_5e_5_and_five_critic_steps_per_batch():
     ("wgan_gp", "model.critic_norm=true"),
     ("wgan", "model.label_smoothing=0.1"),
     ("dcgan", "model.image_size=48"),
+    ("madgan", "model.hidden=64"),
 ])
 def test_an_option_that_does_not_apply_to_the_variant_is_a_config_error(name, assignment):
     with pytest.raises(ConfigError):

@@ -45,20 +45,24 @@ class MLPGANConfig(Remedies, GameConfig):
                 "scheduler": "none", "warmup_epochs": 0.0, "epochs": 10}
 
 
-def _pixels(c: GameConfig) -> int:
+def pixels(c: GameConfig) -> int:
     return c.in_chans * c.image_size ** 2
 
 
-class MLPGenerator(nn.Module):
-    def __init__(self, c: MLPGANConfig) -> None:
-        super().__init__()
-        self.classes, self.shape = (c.num_classes if c.conditional else 0), (c.in_chans, c.image_size, c.image_size)
-        h = c.hidden
-        self.net = nn.Sequential(
-            nn.Linear(c.latent_dim + self.classes, h), nn.LeakyReLU(0.2, inplace=True),  # N x h
+def mlp_trunk(inputs: int, hidden: int) -> list[nn.Module]:
+    """G's hidden layers: inputs -> hidden -> 2 hidden -> 4 hidden (LeakyReLU 0.2, batch norm after the first)."""
+    h = hidden
+    return [nn.Linear(inputs, h), nn.LeakyReLU(0.2, inplace=True),  # N x h
             nn.Linear(h, 2 * h), nn.BatchNorm1d(2 * h), nn.LeakyReLU(0.2, inplace=True),  # N x 2h
-            nn.Linear(2 * h, 4 * h), nn.BatchNorm1d(4 * h), nn.LeakyReLU(0.2, inplace=True),  # N x 4h
-            nn.Linear(4 * h, _pixels(c)), nn.Tanh())  # N x C*H*W
+            nn.Linear(2 * h, 4 * h), nn.BatchNorm1d(4 * h), nn.LeakyReLU(0.2, inplace=True)]  # N x 4h
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, c: GameConfig, hidden: int, conditional: bool) -> None:
+        super().__init__()
+        self.classes, self.shape = (c.num_classes if conditional else 0), (c.in_chans, c.image_size, c.image_size)
+        self.net = nn.Sequential(*mlp_trunk(c.latent_dim + self.classes, hidden),
+                                 nn.Linear(4 * hidden, pixels(c)), nn.Tanh())  # N x C*H*W
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.classes:
@@ -67,15 +71,18 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, c: MLPGANConfig) -> None:
+    """Pixels (+ one-hot label) -> 2 hidden -> hidden (the features) -> `outputs` logits."""
+
+    def __init__(self, c: GameConfig, hidden: int, conditional: bool, minibatch_features: int = 0,
+                 outputs: int = 1) -> None:
         super().__init__()
-        self.classes = c.num_classes if c.conditional else 0
-        h = c.hidden
+        self.classes = c.num_classes if conditional else 0
+        h = hidden
         self.body = nn.Sequential(
-            nn.Linear(_pixels(c) + self.classes, 2 * h), nn.LeakyReLU(0.2, inplace=True),  # N x 2h
+            nn.Linear(pixels(c) + self.classes, 2 * h), nn.LeakyReLU(0.2, inplace=True),  # N x 2h
             nn.Linear(2 * h, h), nn.LeakyReLU(0.2, inplace=True))  # N x h: the features
-        self.minibatch = MinibatchDiscrimination(h, c.minibatch_features) if c.minibatch_features else nn.Identity()
-        self.head = nn.Linear(h + c.minibatch_features, 1)
+        self.minibatch = MinibatchDiscrimination(h, minibatch_features) if minibatch_features else nn.Identity()
+        self.head = nn.Linear(h + minibatch_features, outputs)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.flatten(1)
@@ -87,4 +94,5 @@ class MLPDiscriminator(nn.Module):
 
 class MLPGAN(GAN):
     def __init__(self, config: MLPGANConfig) -> None:
-        super().__init__(config, MLPGenerator(config), MLPDiscriminator(config))
+        super().__init__(config, MLPGenerator(config, config.hidden, config.conditional),
+                         MLPDiscriminator(config, config.hidden, config.conditional, config.minibatch_features))

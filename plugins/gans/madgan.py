@@ -8,35 +8,44 @@ learn common features, section 3); the discriminator has k + 1 softmax outputs, 
 generator i" and one for "real". D minimises the cross-entropy of those k + 1 classes, so to
 tell the generators apart it pushes them towards different modes; each generator wants its
 samples classed as real. G's loss is the non-saturating -log D_real(G_i(z)), the form the
-paper trains with (section 3.1, as in Goodfellow et al.). Networks: the DCGAN layout
-(`dcgan.ConvGenerator` with k output heads, `dcgan.ConvDiscriminator` with k + 1 outputs).
+paper trains with (section 3.1, as in Goodfellow et al.). Networks (`arch`): the DCGAN layout
+(`dcgan.ConvGenerator` with k output heads, `dcgan.ConvDiscriminator` with k + 1 outputs), or
+the fully connected networks of `gan` (`arch=mlp`: its hidden layers shared, k output layers),
+so that MAD-GAN can be set against a plain GAN of either kind on one footing.
 
 Sample i of a batch comes from generator i mod k, in training and in `sample`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 from torch import nn
 
 from zoo_plugins.gans.base import GAN, GameConfig
 from zoo_plugins.gans.dcgan import BASE_SIDE, ConvDiscriminator, ConvGenerator
+from zoo_plugins.gans.gan import MLPDiscriminator, mlp_trunk, pixels
 
 
 class MADGANConfig(GameConfig):
-    width: int = Field(32, ge=4, description="Channels of G's last shared layer and D's first (DCGAN layout).")
+    arch: Literal["dcgan", "mlp"] = Field("dcgan", description="The networks: dcgan (convolutional, sized by "
+                                                               "`width`) or mlp (gan's, sized by `hidden`).")
+    width: int = Field(32, ge=4, description="Channels of G's last shared layer and D's first (arch=dcgan).")
+    hidden: int = Field(256, ge=4, description="G's first hidden width (then 2x, 4x) and D's last (arch=mlp).")
     num_generators: int = Field(4, ge=2, description="k, the number of generators (each has its own output layer).")
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="One-sided label smoothing of D's 'real' class.")
 
-    @field_validator("image_size")
-    @classmethod
-    def _sized(cls, v: int) -> int:
-        if v not in BASE_SIDE:
-            raise ValueError(f"the DCGAN networks are sized for {', '.join(map(str, BASE_SIDE))} pixels, not {v}")
-        return v
+    @model_validator(mode="after")
+    def _fits_arch(self) -> "MADGANConfig":
+        unused = {"dcgan": "hidden", "mlp": "width"}[self.arch]
+        if getattr(self, unused) != type(self).model_fields[unused].default:  # a saved config holds the default
+            raise ValueError(f"{unused} does not apply to arch={self.arch}")
+        if self.arch == "dcgan" and self.image_size not in BASE_SIDE:
+            raise ValueError(f"the DCGAN networks are sized for {', '.join(map(str, BASE_SIDE))} pixels, "
+                             f"not {self.image_size}")
+        return self
 
     def train_defaults(self) -> dict[str, Any]:
         """DCGAN's recipe (Adam 2e-4, beta1 0.5), batch 128."""
@@ -44,25 +53,45 @@ class MADGANConfig(GameConfig):
                 "scheduler": "none", "warmup_epochs": 0.0, "epochs": 5}
 
 
+def pick(heads: nn.ModuleList, h: torch.Tensor, which: torch.Tensor | None) -> torch.Tensor:
+    """Output head which[i] applied to row i of the shared features h (default: head i mod k)."""
+    k = len(heads)
+    if which is None:
+        which = torch.arange(h.shape[0], device=h.device) % k
+    out = torch.stack([head(h) for head in heads], 1)  # N x k x ...
+    mask = nn.functional.one_hot(which, k).to(out.dtype).view(len(which), k, *[1] * (out.dim() - 2))
+    return (out * mask).sum(1)
+
+
 class MultiGenerator(ConvGenerator):
-    """k generators in one module: the shared trunk, then output head `which[i]` for sample i."""
+    """k convolutional generators in one module: the shared trunk, then output head `which[i]` for sample i."""
 
     def forward(self, z: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
-        k = len(self.heads)
-        if which is None:
-            which = torch.arange(z.shape[0], device=z.device) % k
-        h = self.trunk(z, None)
-        images = torch.stack([head(h) for head in self.heads], 1)  # N x k x C x H x W
-        pick = nn.functional.one_hot(which, k).to(images.dtype)[:, :, None, None, None]
-        return torch.tanh((images * pick).sum(1))  # N x C x H x W
+        return torch.tanh(pick(self.heads, self.trunk(z, None), which))  # N x C x H x W
+
+
+class MultiMLPGenerator(nn.Module):
+    """k fully connected generators: gan's hidden layers shared, then output layer `which[i]` for sample i."""
+
+    def __init__(self, c: MADGANConfig, heads: int) -> None:
+        super().__init__()
+        self.shape = (c.in_chans, c.image_size, c.image_size)
+        self.trunk = nn.Sequential(*mlp_trunk(c.latent_dim, c.hidden))  # N x 4 hidden
+        self.heads = nn.ModuleList(nn.Linear(4 * c.hidden, pixels(c)) for _ in range(heads))
+
+    def forward(self, z: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.tanh(pick(self.heads, self.trunk(z), which)).view(-1, *self.shape)  # N x C x H x W
 
 
 class MADGAN(GAN):
     def __init__(self, config: MADGANConfig) -> None:
         k = config.num_generators
-        super().__init__(config,
-                         MultiGenerator(config, config.width, conditional=False, heads=k),
-                         ConvDiscriminator(config, config.width, conditional=False, outputs=k + 1))
+        if config.arch == "mlp":
+            nets = (MultiMLPGenerator(config, heads=k), MLPDiscriminator(config, config.hidden, False, outputs=k + 1))
+        else:
+            nets = (MultiGenerator(config, config.width, conditional=False, heads=k),
+                    ConvDiscriminator(config, config.width, conditional=False, outputs=k + 1))
+        super().__init__(config, *nets)
 
     def game(self) -> dict[str, Any]:
         return {**super().game(), "loss": "identification"}
