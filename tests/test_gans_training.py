@@ -150,6 +150,21 @@ def test_madgan_discriminator_learns_which_generator_made_a_sample(arch, size, d
     assert accuracy > 0.8, f"identification accuracy {accuracy:.2f} (chance {1 / k:.2f}); last step {metrics}"
 
 
+@pytest.mark.parametrize("arch, size", [("dcgan", {"width": 8}), ("mlp", {"hidden": 16})])
+def test_madgan_sample_i_comes_from_generator_i_mod_k_or_the_one_asked_for(arch, size):
+    torch.manual_seed(0)
+    model = zoo.create_model("madgan", arch=arch, num_generators=3, **size).eval()
+    g, z = model.generator, torch.randn(7, model.latent_dim)
+    with torch.no_grad():
+        shared = g.trunk(z, None) if arch == "dcgan" else g.trunk(z)
+        alone = [torch.tanh(head(shared)).view(7, *model.sample(1).shape[1:]) for head in g.heads]  # every head, every row
+        asked = torch.tensor([2, 2, 0, 1, 0, 2, 1])
+        for which, rows in ((None, torch.arange(7) % 3), (asked, asked)):
+            out = g(z, which)
+            for i, head in enumerate(rows.tolist()):
+                torch.testing.assert_close(out[i], alone[head][i])
+
+
 @pytest.mark.parametrize("name", GANS)
 def test_sampling_is_deterministic_under_a_seed_and_in_the_data_range(name):
     model = zoo.create_model(name, **({"hidden": 16} if name in TINY else {"width": 8})).eval()

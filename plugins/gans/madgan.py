@@ -54,13 +54,19 @@ class MADGANConfig(GameConfig):
 
 
 def pick(heads: nn.ModuleList, h: torch.Tensor, which: torch.Tensor | None) -> torch.Tensor:
-    """Output head which[i] applied to row i of the shared features h (default: head i mod k)."""
+    """Output head which[i] applied to row i of the shared features h (default: head i mod k).
+
+    Each head runs on its own rows only, so k heads cost what one does.
+    """
     k = len(heads)
     if which is None:
         which = torch.arange(h.shape[0], device=h.device) % k
-    out = torch.stack([head(h) for head in heads], 1)  # N x k x ...
-    mask = nn.functional.one_hot(which, k).to(out.dtype).view(len(which), k, *[1] * (out.dim() - 2))
-    return (out * mask).sum(1)
+    rows = [torch.nonzero(which == i).flatten() for i in range(k)]
+    outs = [head(h.index_select(0, r)) for head, r in zip(heads, rows)]
+    out = outs[0].new_zeros(h.shape[0], *outs[0].shape[1:])  # N x (head's output)
+    for r, o in zip(rows, outs):
+        out = out.index_copy(0, r, o)
+    return out
 
 
 class MultiGenerator(ConvGenerator):
