@@ -257,6 +257,12 @@ def measure(model: torch.nn.Module) -> dict:
             "histogram": [round(census[f"share_{d}"], 4) for d in range(10)]}
 
 
+def new_run_dir(keep: Path | None, model: str) -> Path:
+    """A run directory of its own under `keep` (else a temp dir): runs started in the same second differ by pid."""
+    root = keep or Path(tempfile.mkdtemp(prefix="bench-gans-"))
+    return root / f"{model}-{int(time.time())}-{os.getpid()}"
+
+
 def row(label: str, result: dict) -> str:
     hist = " ".join(f"{100 * s:.0f}" for s in result["histogram"])
     budget = f"{result['cpu_seconds']:.0f}" if "cpu_seconds" in result else "-"
@@ -299,8 +305,7 @@ def main() -> None:
             from zoo.engine.inference import load_trained
 
             model, _, epochs = name.partition(":")
-            root = args.keep or Path(tempfile.mkdtemp(prefix="bench-gans-"))
-            run = root / f"{model}-{int(time.time())}-{os.getpid()}"
+            run = new_run_dir(args.keep, model)
             info = train_table(model, int(epochs) if epochs else None, args.cpu_seconds, args.sets, run)
             (run / "table.json").write_text(json.dumps(info))  # kept in case measuring fails
             label = args.label or " ".join([model, *args.sets])
@@ -314,8 +319,7 @@ def main() -> None:
                     f.write(json.dumps({"run": label, "mode": f"table-{when}", "at": info[when], "dir": str(run), **result}) + "\n")
             continue
         if args.mode == "budget":
-            root = args.keep or Path(tempfile.mkdtemp(prefix="bench-gans-"))
-            run = root / f"{name}-{int(time.time())}-{os.getpid()}"
+            run = new_run_dir(args.keep, name)
             result = train_with_budget(name, args.cpu_seconds, args.sets, run)
             result.update(measure(model_from_checkpoint(run)))
             label = args.label or " ".join([name, *args.sets])
