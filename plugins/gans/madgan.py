@@ -65,7 +65,7 @@ def pick(heads: nn.ModuleList, h: torch.Tensor, which: torch.Tensor | None) -> t
     outs = [head(h.index_select(0, r)) for head, r in zip(heads, rows)]
     out = outs[0].new_zeros(h.shape[0], *outs[0].shape[1:])  # N x (head's output)
     for r, o in zip(rows, outs):
-        out = out.index_copy(0, r, o)
+        out.index_copy_(0, r, o)
     return out
 
 
