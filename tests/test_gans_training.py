@@ -150,6 +150,19 @@ def test_madgan_discriminator_learns_which_generator_made_a_sample(arch, size, d
     assert accuracy > 0.8, f"identification accuracy {accuracy:.2f} (chance {1 / k:.2f}); last step {metrics}"
 
 
+def test_madgan_without_identification_trains_every_generator_against_a_real_or_fake_discriminator(digits):
+    model, task, modules, stepper = setup("madgan", "model.arch=mlp", "model.identify=false", size=["model.hidden=16"])
+    k = task.game.generators
+    assert (task.game.loss, k) == ("non_saturating", 4)
+    heads = [{n: p.clone() for n, p in head.named_parameters()} for head in model.generator.heads]
+    for batch in batches(digits, 32, 10):
+        metrics = task.train_step(batch, modules, stepper)
+    assert "identification" not in metrics and 0.0 < metrics["d_fake"] < 1.0
+    assert model(torch.zeros(3, 1, 32, 32)).shape == (3, 1)
+    for before, head in zip(heads, model.generator.heads):  # every generator is updated, not only the first
+        assert all(not torch.equal(before[n], p) for n, p in head.named_parameters())
+
+
 @pytest.mark.parametrize("arch, size", [("dcgan", {"width": 8}), ("mlp", {"hidden": 16})])
 def test_madgan_sample_i_comes_from_generator_i_mod_k_or_the_one_asked_for(arch, size):
     torch.manual_seed(0)

@@ -14,6 +14,9 @@ the fully connected networks of `gan` (`arch=mlp`: its hidden layers shared, k o
 so that MAD-GAN can be set against a plain GAN of either kind on one footing.
 
 Sample i of a batch comes from generator i mod k, in training and in `sample`.
+
+`identify=false` keeps the k generators but gives D one real/fake output and the plain GAN loss:
+the ablation that tells what the identification adds to having several generators.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class MADGANConfig(GameConfig):
     hidden: int = Field(256, ge=4, description="G's first hidden width (then 2x, 4x) and D's last (arch=mlp).")
     num_generators: int = Field(4, ge=2, description="k, the number of generators (each has its own output layer).")
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="One-sided label smoothing of D's 'real' class.")
+    identify: bool = Field(True, description="D names each fake's generator (k + 1 outputs). False is the ablation: "
+                                             "the same k generators against a real/fake D with one output.")
 
     @model_validator(mode="after")
     def _fits_arch(self) -> "MADGANConfig":
@@ -92,15 +97,16 @@ class MultiMLPGenerator(nn.Module):
 class MADGAN(GAN):
     def __init__(self, config: MADGANConfig) -> None:
         k = config.num_generators
+        outputs = k + 1 if config.identify else 1
         if config.arch == "mlp":
-            nets = (MultiMLPGenerator(config, heads=k), MLPDiscriminator(config, config.hidden, False, outputs=k + 1))
+            nets = (MultiMLPGenerator(config, heads=k), MLPDiscriminator(config, config.hidden, False, outputs=outputs))
         else:
             nets = (MultiGenerator(config, config.width, conditional=False, heads=k),
-                    ConvDiscriminator(config, config.width, conditional=False, outputs=k + 1))
+                    ConvDiscriminator(config, config.width, conditional=False, outputs=outputs))
         super().__init__(config, *nets)
 
     def game(self) -> dict[str, Any]:
-        return {**super().game(), "loss": "identification"}
+        return {**super().game(), "loss": "identification" if self.config.identify else "non_saturating"}
 
     def export_inputs(self, batch_size: int) -> dict[str, torch.Tensor]:
         """Noise, and which generator makes each image (0..k-1)."""
