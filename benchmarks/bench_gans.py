@@ -37,7 +37,8 @@ made from).
 Measurement (both): 10,000 samples (`model.sample`, seed 0) against the 10,000 MNIST test
 images: FID on the zoo's LeNet-5 features (`zoo.metrics.fid`, extractor lenet5_mnist), and the
 digit histogram of the samples by lenet5.mnist: its KL from uniform, the number of digits above
-5%, and the share of samples it classes with max probability >= 0.9 ("confident").
+5%, and the share of samples it classes with max probability >= 0.9 ("confident"). For a model
+with k generators (MAD-GAN), also each generator's digit histogram and I(generator; digit).
 
 Prints one Markdown row per run and appends JSON lines to --json (default benchmarks/gans.jsonl).
 """
@@ -251,10 +252,33 @@ def measure(model: torch.nn.Module) -> dict:
     real = load_dataset("mnist", "test").images[:N_SAMPLES]
     fake_embedding = extractor.embed(fake)
     census = coverage(fake_embedding.probs)
-    return {"fid": round(fid(extractor.embed(real), fake_embedding), 2),
-            "digits_over_5pct": int(census["modes"]), "kl_uniform": round(census["kl_uniform"], 4),
-            "confident": round(census["confident"], 4),
-            "histogram": [round(census[f"share_{d}"], 4) for d in range(10)]}
+    result = {"fid": round(fid(extractor.embed(real), fake_embedding), 2),
+              "digits_over_5pct": int(census["modes"]), "kl_uniform": round(census["kl_uniform"], 4),
+              "confident": round(census["confident"], 4),
+              "histogram": [round(census[f"share_{d}"], 4) for d in range(10)]}
+    if getattr(model.config, "num_generators", 1) > 1:
+        result.update(generator_census(model, extractor))
+    return result
+
+
+def generator_census(model: torch.nn.Module, extractor: torch.nn.Module) -> dict:
+    """Which digits each of a MAD-GAN's k generators draws: N_SAMPLES / k samples from each (noise
+    seed 1), classed by lenet5.mnist, and I(generator; digit) in nats, the mutual information of a
+    sample's generator and its digit. 0 when every generator draws the same mix of digits; log k
+    when no two draw the same digit."""
+    k = model.config.num_generators
+    gen = torch.Generator().manual_seed(1)
+    shares = []
+    for i in range(k):
+        with torch.no_grad():
+            z = model.noise(N_SAMPLES // k, gen)
+            probs = extractor.embed(model.render(z, torch.full((len(z),), i))).probs
+        shares.append(torch.bincount(probs.argmax(1), minlength=10).double() / len(probs))
+    each = torch.stack(shares)  # k x 10
+    mix = each.mean(0, keepdim=True).expand_as(each)
+    drawn = each > 0
+    mi = float((each[drawn] * (each[drawn] / mix[drawn]).log()).sum() / k)
+    return {"generator_digit_mi": round(mi, 4), "generator_histograms": each.round(decimals=4).tolist()}
 
 
 def new_run_dir(keep: Path | None, model: str) -> Path:
@@ -267,8 +291,12 @@ def row(label: str, result: dict) -> str:
     hist = " ".join(f"{100 * s:.0f}" for s in result["histogram"])
     budget = f"{result['cpu_seconds']:.0f}" if "cpu_seconds" in result else "-"
     epochs = ", ".join(f"{s:.0f}" for s in result.get("epoch_end_cpu_seconds", [])) or "-"
-    return (f"| {label} | {budget} | {epochs} | {result['fid']:.1f} | {result['digits_over_5pct']} | "
+    line = (f"| {label} | {budget} | {epochs} | {result['fid']:.1f} | {result['digits_over_5pct']} | "
             f"{result['kl_uniform']:.3f} | {100 * result['confident']:.0f}% | {hist} |")
+    if "generator_digit_mi" in result:  # below the table: one line per run
+        each = "; ".join(" ".join(f"{100 * s:.0f}" for s in h) for h in result["generator_histograms"])
+        line += f"\n  I(generator; digit) = {result['generator_digit_mi']:.3f} nats; per generator (%): {each}"
+    return line
 
 
 def main() -> None:

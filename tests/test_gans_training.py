@@ -150,6 +150,18 @@ def test_madgan_discriminator_learns_which_generator_made_a_sample(arch, size, d
     assert accuracy > 0.8, f"identification accuracy {accuracy:.2f} (chance {1 / k:.2f}); last step {metrics}"
 
 
+def test_madgan_generators_share_each_noise_vector_so_d_must_tell_them_apart_on_the_same_z():
+    model, task, _, _ = setup("madgan", "model.num_generators=3", size=["model.width=8"])
+    z, which = task.noise(10), task.fake_condition(10)
+    assert which.tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
+    for group in range(4):  # rows 3j .. 3j + 2 hold z_j, one row per generator
+        rows = z[3 * group:3 * group + 3]
+        assert all(torch.equal(row, rows[0]) for row in rows)
+    assert len(set(map(tuple, z.tolist()))) == 4
+    _, plain, _, _ = setup("dcgan")
+    assert len(set(map(tuple, plain.noise(10).tolist()))) == 10  # one generator: every row its own z
+
+
 def test_madgan_without_identification_trains_every_generator_against_a_real_or_fake_discriminator(digits):
     model, task, modules, stepper = setup("madgan", "model.arch=mlp", "model.identify=false", size=["model.hidden=16"])
     k = task.game.generators

@@ -13,7 +13,12 @@ paper trains with (section 3.1, as in Goodfellow et al.). Networks (`arch`): the
 the fully connected networks of `gan` (`arch=mlp`: its hidden layers shared, k output layers),
 so that MAD-GAN can be set against a plain GAN of either kind on one footing.
 
-Sample i of a batch comes from generator i mod k, in training and in `sample`.
+Sample i of a batch comes from generator i mod k, in training and in `sample`. In training each
+noise vector goes to all k generators (the adversarial task's `noise`), as in the authors' code
+("same noise as input to all the generators"), and D's loss weights its k + 1 classes alike, as
+their mean over one real batch and k generated ones does. Deviation: the authors make k fakes of
+every one of a batch's noise vectors (k B fakes for B real images); here a batch of B has B / k
+vectors, so B fakes, and a MAD-GAN step costs what a GAN step does.
 
 `identify=false` keeps the k generators but gives D one real/fake output and the plain GAN loss:
 the ablation that tells what the identification adds to having several generators.

@@ -120,7 +120,12 @@ class AdversarialTask(Task):
         return None
 
     def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.model.latent_dim, device=self.device)
+        """n x latent_dim from N(0, I). With k generators each vector goes to all k in turn (rows
+        k j .. k j + k - 1 share z_j, and row i goes to generator i mod k), as in the MAD-GAN
+        authors' code: D must then tell the generators apart on the same z."""
+        k = self.game.generators
+        z = torch.randn(-(-n // k), self.model.latent_dim, device=self.device)
+        return z if k == 1 else z.repeat_interleave(k, 0)[:n]
 
     def real_condition(self, batch: Batch) -> torch.Tensor | None:
         """What a real batch is conditioned on (its labels for a conditional model), carried through the slices."""
@@ -186,11 +191,11 @@ class AdversarialTask(Task):
                 penalty = gradient_penalty(d, real, fake, real_c, game.gradient_penalty)
                 loss = loss + penalty
                 metrics["gradient_penalty"] = penalty.detach()
-        else:  # identification: k + 1 classes, real is the last
+        else:  # identification: k + 1 classes, real is the last, each class weighted alike (n / k fakes per generator)
             k = game.generators
             real_target = torch.full((n,), k, device=real.device)
             loss = (F.cross_entropy(real_out, real_target, label_smoothing=game.label_smoothing)
-                    + F.cross_entropy(fake_out, c))
+                    + k * F.cross_entropy(fake_out, c)) / (k + 1)
             d_real = real_out.softmax(1)[:, k].mean()
             d_fake = fake_out.softmax(1)[:, k].mean()
             metrics["identification"] = (fake_out[:, :k].argmax(1) == c).float().mean()
