@@ -124,8 +124,7 @@ class AdversarialTask(Task):
         k j .. k j + k - 1 share z_j, and row i goes to generator i mod k), as in the MAD-GAN
         authors' code: D must then tell the generators apart on the same z."""
         k = self.game.generators
-        z = torch.randn(-(-n // k), self.model.latent_dim, device=self.device)
-        return z if k == 1 else z.repeat_interleave(k, 0)[:n]
+        return torch.randn(-(-n // k), self.model.latent_dim, device=self.device).repeat_interleave(k, 0)[:n]
 
     def real_condition(self, batch: Batch) -> torch.Tensor | None:
         """What a real batch is conditioned on (its labels for a conditional model), carried through the slices."""
