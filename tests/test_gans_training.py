@@ -162,6 +162,22 @@ def test_madgan_generators_share_each_noise_vector_so_d_must_tell_them_apart_on_
     assert len(set(map(tuple, plain.noise(10).tolist()))) == 10  # one generator: every row its own z
 
 
+def test_madgan_d_loss_is_the_mean_cross_entropy_over_a_real_batch_and_one_generated_batch_per_generator(digits):
+    model, task, _, _ = setup("madgan", "model.arch=mlp", size=["model.hidden=16"])
+    d, g, k = model.discriminator, model.generator, task.game.generators
+    real = task.prepare(next(batches(digits, 32, 1))["images"])
+    torch.manual_seed(5)
+    loss, _ = task.d_loss(d, real, None)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        fake, which = g(task.noise(32), task.fake_condition(32)), task.fake_condition(32)
+        # the authors' batch: 32 real images, then as many from each generator (each fake here stands k times)
+        images = torch.cat([real, fake.repeat_interleave(k, 0)])
+        targets = torch.cat([torch.full((32,), k), which.repeat_interleave(k)])
+        expected = torch.nn.functional.cross_entropy(d(images, None)[0], targets)
+    torch.testing.assert_close(loss.detach(), expected)
+
+
 def test_madgan_without_identification_trains_every_generator_against_a_real_or_fake_discriminator(digits):
     model, task, modules, stepper = setup("madgan", "model.arch=mlp", "model.identify=false", size=["model.hidden=16"])
     k = task.game.generators
