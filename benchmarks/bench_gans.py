@@ -109,23 +109,31 @@ def train_with_budget(model: str, budget: float, sets: list[str], run: Path) -> 
             "finished": child.returncode == 0}
 
 
-def speed(model: str, sets: list[str], steps: int) -> dict:
-    import statistics
-
+def in_process(model: str, sets: list[str], seed: int = 0):
+    """(config, network, task, modules, stepper) of `zoo train MODEL --data mnist --set ...` on the CPU,
+    for calling `task.train_step` directly: the engine's step without its loop, checkpoints or DDP."""
     import zoo
-    from zoo.data import load_dataset
     from zoo.engine.config import compose
     from zoo.engine.distributed import Dist
     from zoo.engine.trainer import Stepper, build_optimizer
     from zoo.tasks import task_class
 
-    config = compose(model, sets=["threads=1", *sets], data_name="mnist")
+    config = compose(model, sets=sets, data_name="mnist")
     spec, _ = zoo.api.resolve(model)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     net = zoo.api.build(spec, zoo.api.config_for(spec, config.model.config))
-    task = task_class("adversarial")(net, config, torch.device("cpu"))
+    task = task_class(spec.entry.task)(net, config, torch.device("cpu"))
     modules = task.modules()
     stepper = Stepper({n: build_optimizer(config.train, m, n) for n, m in modules.items()}, modules, None, Dist())
+    return config, net, task, modules, stepper
+
+
+def speed(model: str, sets: list[str], steps: int) -> dict:
+    import statistics
+
+    from zoo.data import load_dataset
+
+    config, _, task, modules, stepper = in_process(model, ["threads=1", *sets])
     data, b = load_dataset("mnist", "train"), config.train.batch_size
     times = []
     for i in range(steps + 2):

@@ -47,12 +47,9 @@ def mode_coverage(images: torch.Tensor, extractor) -> tuple[int, float]:
 
 
 def main() -> None:
-    import zoo
-    from zoo.engine.config import compose
-    from zoo.engine.distributed import Dist
-    from zoo.engine.trainer import Stepper, build_optimizer
+    from bench_gans import in_process  # this directory: run as a script
+
     from zoo.metrics import load_extractor
-    from zoo.tasks import task_class
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
@@ -62,14 +59,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/stacked_mnist.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = compose(args.model, sets=["model.in_chans=3", "model.image_size=28", f"train.seed={args.seed}", *args.sets],
-                     data_name="mnist")
-    spec = zoo.api.resolve(args.model)[0]
-    torch.manual_seed(args.seed)
-    model = zoo.api.build(spec, zoo.api.config_for(spec, config.model.config))
-    task = task_class(spec.entry.task)(model, config, torch.device("cpu"))
-    modules = task.modules()
-    stepper = Stepper({n: build_optimizer(config.train, m, n) for n, m in modules.items()}, modules, None, Dist())
+    config, model, task, modules, stepper = in_process(
+        args.model, ["model.in_chans=3", "model.image_size=28", f"train.seed={args.seed}", *args.sets], args.seed)
     images, extractor = stacked_mnist(), load_extractor("lenet5_mnist")
     batch, shuffle, start = config.train.batch_size, torch.Generator().manual_seed(args.seed), time.process_time()
     for epoch in range(1, args.epochs + 1):
