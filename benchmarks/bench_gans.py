@@ -274,18 +274,19 @@ def generator_census(model: torch.nn.Module, extractor: torch.nn.Module) -> dict
     seed 1), classed by lenet5.mnist, and I(generator; digit) in nats, the mutual information of a
     sample's generator and its digit. 0 when every generator draws the same mix of digits; log k
     when no two draw the same digit."""
+    from zoo.metrics.classifier import mean_kl
+    from zoo.tasks.adversarial import coverage
+
     k = model.config.num_generators
     gen = torch.Generator().manual_seed(1)
     shares = []
     for i in range(k):
         with torch.no_grad():
             z = model.noise(N_SAMPLES // k, gen)
-            probs = extractor.embed(model.render(z, torch.full((len(z),), i))).probs
-        shares.append(torch.bincount(probs.argmax(1), minlength=10).double() / len(probs))
-    each = torch.stack(shares)  # k x 10
-    mix = each.mean(0, keepdim=True).expand_as(each)
-    drawn = each > 0
-    mi = float((each[drawn] * (each[drawn] / mix[drawn]).log()).sum() / k)
+            census = coverage(extractor.embed(model.render(z, torch.full((len(z),), i))).probs)
+        shares.append([census[f"share_{d}"] for d in range(10)])
+    each = torch.tensor(shares, dtype=torch.float64)  # k x 10
+    mi = mean_kl(each, each.mean(0))  # the mean over generators of KL(generator's digits || all digits)
     return {"generator_digit_mi": round(mi, 4), "generator_histograms": each.round(decimals=4).tolist()}
 
 

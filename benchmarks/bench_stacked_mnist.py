@@ -40,10 +40,11 @@ def stacked_mnist(seed: int = 1234) -> torch.Tensor:
 
 def mode_coverage(images: torch.Tensor, extractor) -> tuple[int, float]:
     """(modes with at least one image, KL of the 1,000-mode histogram from uniform) of N x 3 x H x W images."""
+    from zoo.metrics.classifier import kl
+
     digits = [extractor.embed(images[:, c:c + 1]).probs.argmax(1) for c in range(3)]
     hist = torch.bincount(digits[0] * 100 + digits[1] * 10 + digits[2], minlength=1000).double() / len(images)
-    drawn = hist[hist > 0]
-    return len(drawn), float((drawn * (drawn * 1000).log()).sum())
+    return int((hist > 0).sum()), kl(hist, torch.full_like(hist, 1e-3))
 
 
 def main() -> None:
