@@ -270,6 +270,25 @@ def test_an_option_that_does_not_apply_to_the_variant_is_a_config_error(name, as
         compose(name, sets=[assignment])
 
 
+def test_d_width_on_madgan_mlp_networks_is_a_config_error():
+    with pytest.raises(ConfigError, match="d_width does not apply to arch=mlp"):
+        compose("madgan", sets=["model.arch=mlp", "model.d_width=8"])
+
+
+@pytest.mark.parametrize("name", ["dcgan", "wgan", "wgan_gp", "madgan"])
+def test_d_width_sizes_the_discriminator_alone_and_defaults_to_width(name, digits):
+    same, narrow = (zoo.create_model(name, width=16, **extra) for extra in ({}, {"d_width": 4}))
+    first = [m for m in narrow.discriminator.modules() if isinstance(m, nn.Conv2d)][0]
+    assert first.out_channels == 4
+    assert [m for m in same.discriminator.modules() if isinstance(m, nn.Conv2d)][0].out_channels == 16
+    assert {k: v.shape for k, v in narrow.generator.state_dict().items()} == \
+        {k: v.shape for k, v in same.generator.state_dict().items()}
+    model, task, modules, stepper = setup(name, "model.d_width=4", batch=16)
+    for batch in batches(digits, 16 * task.game.d_steps, 2):
+        metrics = task.train_step(batch, modules, stepper)
+    assert all(torch.isfinite(v) for v in metrics.values())
+
+
 def test_batch_that_does_not_split_into_critic_steps_is_a_config_error():
     config = compose("wgan", sets=["train.batch_size=64", "model.width=8"])
     model = zoo.create_model("wgan", width=8)

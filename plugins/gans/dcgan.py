@@ -10,7 +10,7 @@ with a tanh output, LeakyReLU(0.2) in D; Adam 2e-4, beta1 0.5, batch 128; weight
 
 Sizes: 28 px (7 -> 14 -> 28), 32 px (4 -> 8 -> 16 -> 32) and 64 px (4 -> ... -> 64); each
 upsampling halves the channels, ending at `width` (the paper's 64 px LSUN model is
-1024-512-256-128, width 128). `ConvGenerator` and `ConvDiscriminator` are also the networks
+1024-512-256-128, width 128); `d_width` sizes D apart from G. `ConvGenerator` and `ConvDiscriminator` are also the networks
 of WGAN/WGAN-GP and MAD-GAN, which took the DCGAN architecture.
 """
 
@@ -22,13 +22,26 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
+from zoo.config import ZooConfig
 from zoo_plugins.gans.base import GAN, GameConfig, MinibatchDiscrimination, Remedies, dcgan_init
 
 BASE_SIDE = {28: 7, 32: 4, 64: 4}  # image size -> side of G's first feature map
 
 
-class DCGANConfig(Remedies, GameConfig):
-    width: int = Field(32, ge=4, description="Channels of G's last hidden layer and D's first; doubled at each "
+class DiscriminatorWidth(ZooConfig):
+    """D's own width beside G's `width` (ngf and ndf in PyTorch's DCGAN example)."""
+
+    d_width: int | None = Field(None, ge=4, description="Channels of D's first layer, when they differ from G's "
+                                                         "(default: width). Metz et al. make DCGAN collapse on stacked "
+                                                         "MNIST by shrinking D alone.")
+
+    @property
+    def discriminator_width(self) -> int:
+        return self.d_width or self.width  # type: ignore[attr-defined]  # every user of the mixin has `width`
+
+
+class DCGANConfig(DiscriminatorWidth, Remedies, GameConfig):
+    width: int = Field(32, ge=4, description="Channels of G's last hidden layer and D's first (unless d_width); doubled at each "
                                              "coarser scale. The paper's 64 px LSUN model has 128; 32 is sized for "
                                              "CPU training on 28-32 px digits (width 64 costs 3x per step).")
     loss: Literal["non_saturating", "minimax", "least_squares"] = Field(
@@ -118,5 +131,5 @@ class DCGAN(GAN):
     def __init__(self, config: DCGANConfig) -> None:
         super().__init__(config,
                          ConvGenerator(config, config.width, config.conditional),
-                         ConvDiscriminator(config, config.width, config.conditional,
+                         ConvDiscriminator(config, config.discriminator_width, config.conditional,
                                            minibatch_features=config.minibatch_features))

@@ -33,14 +33,14 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from zoo_plugins.gans.base import GAN, GameConfig
-from zoo_plugins.gans.dcgan import BASE_SIDE, ConvDiscriminator, ConvGenerator
+from zoo_plugins.gans.dcgan import BASE_SIDE, ConvDiscriminator, ConvGenerator, DiscriminatorWidth
 from zoo_plugins.gans.gan import MLPDiscriminator, mlp_trunk, pixels
 
 
-class MADGANConfig(GameConfig):
+class MADGANConfig(DiscriminatorWidth, GameConfig):
     arch: Literal["dcgan", "mlp"] = Field("dcgan", description="The networks: dcgan (convolutional, sized by "
                                                                "`width`) or mlp (gan's, sized by `hidden`).")
-    width: int = Field(32, ge=4, description="Channels of G's last shared layer and D's first (arch=dcgan).")
+    width: int = Field(32, ge=4, description="Channels of G's last shared layer and D's first (unless d_width; arch=dcgan).")
     hidden: int = Field(256, ge=4, description="G's first hidden width (then 2x, 4x) and D's last (arch=mlp).")
     num_generators: int = Field(4, ge=2, description="k, the number of generators (each has its own output layer).")
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="One-sided label smoothing of D's 'real' class.")
@@ -49,9 +49,9 @@ class MADGANConfig(GameConfig):
 
     @model_validator(mode="after")
     def _fits_arch(self) -> "MADGANConfig":
-        unused = {"dcgan": "hidden", "mlp": "width"}[self.arch]
-        if getattr(self, unused) != type(self).model_fields[unused].default:  # a saved config holds the default
-            raise ValueError(f"{unused} does not apply to arch={self.arch}")
+        for unused in {"dcgan": ["hidden"], "mlp": ["width", "d_width"]}[self.arch]:
+            if getattr(self, unused) != type(self).model_fields[unused].default:  # a saved config holds the default
+                raise ValueError(f"{unused} does not apply to arch={self.arch}")
         if self.arch == "dcgan" and self.image_size not in BASE_SIDE:
             raise ValueError(f"the DCGAN networks are sized for {', '.join(map(str, BASE_SIDE))} pixels, "
                              f"not {self.image_size}")
@@ -107,7 +107,7 @@ class MADGAN(GAN):
             nets = (MultiMLPGenerator(config, heads=k), MLPDiscriminator(config, config.hidden, False, outputs=outputs))
         else:
             nets = (MultiGenerator(config, config.width, conditional=False, heads=k),
-                    ConvDiscriminator(config, config.width, conditional=False, outputs=outputs))
+                    ConvDiscriminator(config, config.discriminator_width, conditional=False, outputs=outputs))
         super().__init__(config, *nets)
 
     def game(self) -> dict[str, Any]:

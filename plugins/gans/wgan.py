@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from zoo_plugins.gans.base import GAN, GameConfig
-from zoo_plugins.gans.dcgan import BASE_SIDE, ConvDiscriminator, ConvGenerator
+from zoo_plugins.gans.dcgan import BASE_SIDE, ConvDiscriminator, ConvGenerator, DiscriminatorWidth
 
 CRITICS = {  # critic -> the constraint's default strength
     "clip": {"clip_value": 0.01},
@@ -34,8 +34,8 @@ CRITICS = {  # critic -> the constraint's default strength
 }
 
 
-class WGANConfig(GameConfig):
-    width: int = Field(32, ge=4, description="Channels of G's last hidden layer and the critic's first (DCGAN layout).")
+class WGANConfig(DiscriminatorWidth, GameConfig):
+    width: int = Field(32, ge=4, description="Channels of G's last hidden layer and the critic's first (unless d_width; DCGAN layout).")
     critic: Literal["clip", "gp"] = Field("clip", description="How the critic is kept 1-Lipschitz: clip its weights "
                                                               "(WGAN) or penalise its gradient norm (WGAN-GP).")
     clip_value: float | None = Field(None, gt=0, description="critic=clip: weights are clipped to [-c, c] after each "
@@ -81,7 +81,7 @@ class WGAN(GAN):
     def __init__(self, config: WGANConfig) -> None:
         super().__init__(config,
                          ConvGenerator(config, config.width, config.conditional),
-                         ConvDiscriminator(config, config.width, config.conditional, norm=bool(config.critic_norm)))
+                         ConvDiscriminator(config, config.discriminator_width, config.conditional, norm=bool(config.critic_norm)))
 
     def game(self) -> dict[str, Any]:
         return {**super().game(), "loss": "wasserstein"}
