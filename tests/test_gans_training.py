@@ -206,6 +206,32 @@ def test_madgan_sample_i_comes_from_generator_i_mod_k_or_the_one_asked_for(arch,
                 torch.testing.assert_close(out[i], alone[head][i])
 
 
+@pytest.mark.parametrize("arch, size", [("dcgan", "model.width=8"), ("mlp", "model.hidden=16")])
+def test_madgan_own_first_layer_projects_the_noise_per_generator_into_one_shared_network(arch, size, digits):
+    model, task, modules, stepper = setup("madgan", f"model.arch={arch}", "model.own_layer=first",
+                                          "model.num_generators=3", size=[size])
+    g = model.generator
+    inputs = g.project if arch == "dcgan" else g.inputs
+    assert (len(inputs), len(g.heads)) == (3, 1)
+    before = [{n: p.clone() for n, p in layer.named_parameters()} for layer in inputs]
+    for batch in batches(digits, 32, 5):
+        task.train_step(batch, modules, stepper)
+    for old, layer in zip(before, inputs):  # every generator's own layer is trained
+        assert all(not torch.equal(old[n], p) for n, p in layer.named_parameters())
+    model.eval()
+    z, asked = torch.randn(7, model.latent_dim), torch.tensor([2, 2, 0, 1, 0, 2, 1])
+    with torch.no_grad():
+        out = g(z, asked)
+        for i, which in enumerate(asked.tolist()):  # row i: generator which's first layer, then the shared rest
+            h = inputs[which](z[i:i + 1])
+            if arch == "dcgan":
+                alone = g.heads[0](g.body(h.view(1, g.top, g.base, g.base)))
+            else:
+                alone = g.heads[0](g.trunk(h)).view(1, *out.shape[1:])
+            torch.testing.assert_close(out[i:i + 1], torch.tanh(alone))
+        assert not torch.allclose(g(z[:1].expand(3, -1), torch.arange(3))[0], g(z[:1].expand(3, -1), torch.arange(3))[1])
+
+
 @pytest.mark.parametrize("name", GANS)
 def test_sampling_is_deterministic_under_a_seed_and_in_the_data_range(name):
     model = zoo.create_model(name, **({"hidden": 16} if name in TINY else {"width": 8})).eval()

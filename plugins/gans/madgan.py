@@ -4,7 +4,8 @@ A. Ghosh, V. Kulharia, V. Namboodiri, P. Torr, P. Dokania. "Multi-Agent Diverse 
 Adversarial Networks." CVPR 2018 (arXiv:1704.02906).
 
 k generators share every layer but the last (the paper ties the early layers so that they
-learn common features, section 3); the discriminator has k + 1 softmax outputs, k for "made by
+learn common features, section 3; `own_layer=first` instead gives each its own first layer, a
+projection of the noise into the shared rest, as the authors' madgan_ind.py does); the discriminator has k + 1 softmax outputs, k for "made by
 generator i" and one for "real". D minimises the cross-entropy of those k + 1 classes, so to
 tell the generators apart it pushes them towards different modes; each generator wants its
 samples classed as real. G's loss is the non-saturating -log D_real(G_i(z)), the form the
@@ -26,13 +27,14 @@ the ablation that tells what the identification adds to having several generator
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from zoo_plugins.gans.base import GAN, GameConfig
+from zoo_plugins.gans.base import GAN, GameConfig, dcgan_init
 from zoo_plugins.gans.dcgan import BASE_SIDE, ConvDiscriminator, ConvGenerator, DiscriminatorWidth
 from zoo_plugins.gans.gan import MLPDiscriminator, mlp_trunk, pixels
 
@@ -42,8 +44,12 @@ class MADGANConfig(DiscriminatorWidth, GameConfig):
                                                                "`width`) or mlp (gan's, sized by `hidden`).")
     width: int = Field(32, ge=4, description="Channels of G's last shared layer and D's first (unless d_width; arch=dcgan).")
     hidden: int = Field(256, ge=4, description="G's first hidden width (then 2x, 4x) and D's last (arch=mlp).")
-    num_generators: int = Field(4, ge=2, description="k, the number of generators (each has its own output layer).")
+    num_generators: int = Field(4, ge=2, description="k, the number of generators (each has its own `own_layer`).")
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="One-sided label smoothing of D's 'real' class.")
+    own_layer: Literal["last", "first"] = Field(
+        "last", description="The layer each generator has to itself, the others shared: last (the paper's k output "
+                            "layers on common features) or first (k projections of the noise into one network, as "
+                            "the authors' madgan_ind.py).")
     identify: bool = Field(True, description="D names each fake's generator (k + 1 outputs). False is the ablation: "
                                              "the same k generators against a real/fake D with one output.")
 
@@ -80,23 +86,42 @@ def pick(heads: nn.ModuleList, h: torch.Tensor, which: torch.Tensor | None) -> t
 
 
 class MultiGenerator(ConvGenerator):
-    """k convolutional generators in one module: the shared trunk, then output head `which[i]` for sample i."""
+    """k convolutional generators in one module, each with its own output layer (`heads`) or its own
+    projection of the noise (`project`), the other layers shared; row i goes to generator which[i]."""
+
+    def __init__(self, c: MADGANConfig, width: int) -> None:
+        super().__init__(c, width, conditional=False, heads=c.num_generators if c.own_layer == "last" else 1)
+        self.own = c.own_layer
+        if self.own == "first":
+            self.project = nn.ModuleList(copy.deepcopy(self.project) for _ in range(c.num_generators))
+            dcgan_init(self.project)  # each its own draw
 
     def forward(self, z: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.tanh(pick(self.heads, self.trunk(z, None), which))  # N x C x H x W
+        if self.own == "last":
+            return torch.tanh(pick(self.heads, self.trunk(z, None), which))  # N x C x H x W
+        h = pick(self.project, z, which).view(-1, self.top, self.base, self.base)
+        return torch.tanh(self.heads[0](self.body(h)))
 
 
 class MultiMLPGenerator(nn.Module):
-    """k fully connected generators: gan's hidden layers shared, then output layer `which[i]` for sample i."""
+    """k fully connected generators: gan's layers shared but the output layer (`heads`) or the first (`inputs`)."""
 
-    def __init__(self, c: MADGANConfig, heads: int) -> None:
+    def __init__(self, c: MADGANConfig) -> None:
         super().__init__()
-        self.shape = (c.in_chans, c.image_size, c.image_size)
-        self.trunk = nn.Sequential(*mlp_trunk(c.latent_dim, c.hidden))  # N x 4 hidden
-        self.heads = nn.ModuleList(nn.Linear(4 * c.hidden, pixels(c)) for _ in range(heads))
+        k, self.own, self.shape = c.num_generators, c.own_layer, (c.in_chans, c.image_size, c.image_size)
+        layers = mlp_trunk(c.latent_dim, c.hidden)
+        if self.own == "first":  # k input layers, then the rest of the trunk and one output layer
+            self.inputs = nn.ModuleList(nn.Linear(c.latent_dim, c.hidden) for _ in range(k))
+            layers = layers[1:]
+        self.trunk = nn.Sequential(*layers)  # N x 4 hidden
+        self.heads = nn.ModuleList(nn.Linear(4 * c.hidden, pixels(c)) for _ in range(k if self.own == "last" else 1))
 
     def forward(self, z: torch.Tensor, which: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.tanh(pick(self.heads, self.trunk(z), which)).view(-1, *self.shape)  # N x C x H x W
+        if self.own == "last":
+            out = pick(self.heads, self.trunk(z), which)
+        else:
+            out = self.heads[0](self.trunk(pick(self.inputs, z, which)))
+        return torch.tanh(out).view(-1, *self.shape)  # N x C x H x W
 
 
 class MADGAN(GAN):
@@ -104,9 +129,9 @@ class MADGAN(GAN):
         k = config.num_generators
         outputs = k + 1 if config.identify else 1
         if config.arch == "mlp":
-            nets = (MultiMLPGenerator(config, heads=k), MLPDiscriminator(config, config.hidden, False, outputs=outputs))
+            nets = (MultiMLPGenerator(config), MLPDiscriminator(config, config.hidden, False, outputs=outputs))
         else:
-            nets = (MultiGenerator(config, config.width, conditional=False, heads=k),
+            nets = (MultiGenerator(config, config.width),
                     ConvDiscriminator(config, config.discriminator_width, conditional=False, outputs=outputs))
         super().__init__(config, *nets)
 
