@@ -322,6 +322,21 @@ def test_batch_that_does_not_split_into_critic_steps_is_a_config_error():
         AdversarialTask(model, config, torch.device("cpu"))
 
 
+@pytest.mark.parametrize("name, arch", [("gan", []), ("madgan", ["model.arch=mlp"])])
+def test_fully_connected_gans_take_one_pixel_images_so_they_learn_points(name, arch):
+    model, task, modules, stepper = setup(name, "model.image_size=1", "model.in_chans=2", *arch,
+                                          size=["model.hidden=16"], batch=64)
+    points = torch.Generator().manual_seed(0)
+    for _ in range(5):  # each image one pixel with two channels: a point in the plane
+        images = torch.randint(256, (64, 2, 1, 1), generator=points, dtype=torch.uint8)
+        metrics = task.train_step({"images": images, "labels": torch.zeros(64, dtype=torch.long)}, modules, stepper)
+    assert all(torch.isfinite(v) for v in metrics.values())
+    model.eval()
+    assert model.sample(3).shape == (3, 2, 1, 1)
+    with pytest.raises(ConfigError, match="sized for"):
+        compose("dcgan", sets=["model.image_size=1"])
+
+
 @pytest.mark.parametrize("image_size, in_chans", [(28, 1), (32, 3), (64, 3)])
 def test_dcgan_is_sized_for_28_32_and_64_pixels_and_one_or_three_channels(image_size, in_chans, digits):
     model, task, modules, stepper = setup("dcgan", f"model.image_size={image_size}", f"model.in_chans={in_chans}",

@@ -29,7 +29,8 @@ from zoo.config import ConfigError, ModelConfig, ZooConfig
 class GameConfig(ModelConfig):
     """Fields every GAN family has: the images, the noise, the update ratio, the EMA copy."""
 
-    image_size: int = Field(32, ge=8, description="Generated image height and width in pixels.")
+    image_size: int = Field(32, ge=1, description="Generated image height and width in pixels (the DCGAN networks are "
+                                                  "sized for some; the fully connected ones take any, 1 px a point).")
     in_chans: int = Field(1, ge=1, description="Image channels (1 grey, 3 RGB).")
     latent_dim: int = Field(100, ge=1, description="Length of the noise vector z ~ N(0, I).")
     num_classes: int = Field(10, ge=1, description="Classes a conditional model's label picks from (ignored when unconditional).")
