@@ -1,7 +1,8 @@
 """Mixtures of Gaussians: mode coverage of the fully connected GANs on points, in process.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_mixtures.py gan --mixture line5 --seed 0 --set model.hidden=64
-    OMP_NUM_THREADS=1 python benchmarks/bench_mixtures.py madgan --mixture line5 --seed 0 --set model.arch=mlp --set model.hidden=64
+    OMP_NUM_THREADS=1 python benchmarks/bench_mixtures.py madgan --mixture ring8 --seed 0 \
+        --set model.arch=mlp --set model.hidden=64
 
 The synthetic settings of the mode-collapse papers, where a mode is a Gaussian and coverage can be
 read off exactly:

@@ -10,8 +10,9 @@ with a tanh output, LeakyReLU(0.2) in D; Adam 2e-4, beta1 0.5, batch 128; weight
 
 Sizes: 28 px (7 -> 14 -> 28), 32 px (4 -> 8 -> 16 -> 32) and 64 px (4 -> ... -> 64); each
 upsampling halves the channels, ending at `width` (the paper's 64 px LSUN model is
-1024-512-256-128, width 128); `d_width` sizes D apart from G. `ConvGenerator` and `ConvDiscriminator` are also the networks
-of WGAN/WGAN-GP and MAD-GAN, which took the DCGAN architecture.
+1024-512-256-128, width 128); `d_width` sizes D apart from G. `ConvGenerator` and
+`ConvDiscriminator` are also the networks of WGAN/WGAN-GP and MAD-GAN, which took the DCGAN
+architecture.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Adversarial Networks." CVPR 2018 (arXiv:1704.02906).
 
 k generators share every layer but the last (the paper ties the early layers so that they
 learn common features, section 3; `own_layer=first` instead gives each its own first layer, a
-projection of the noise into the shared rest, as the authors' madgan_ind.py does); the discriminator has k + 1 softmax outputs, k for "made by
-generator i" and one for "real". D minimises the cross-entropy of those k + 1 classes, so to
+projection of the noise into the shared rest, as the authors' madgan_ind.py does); the
+discriminator has k + 1 softmax outputs, k for "made by generator i" and one for "real". D minimises the cross-entropy of those k + 1 classes, so to
 tell the generators apart it pushes them towards different modes; each generator wants its
 samples classed as real. G's loss is the non-saturating -log D_real(G_i(z)), the form the
 paper trains with (section 3.1, as in Goodfellow et al.). Networks (`arch`): the DCGAN layout
@@ -42,7 +42,8 @@ from zoo_plugins.gans.gan import MLPDiscriminator, mlp_trunk, pixels
 class MADGANConfig(DiscriminatorWidth, GameConfig):
     arch: Literal["dcgan", "mlp"] = Field("dcgan", description="The networks: dcgan (convolutional, sized by "
                                                                "`width`) or mlp (gan's, sized by `hidden`).")
-    width: int = Field(32, ge=4, description="Channels of G's last shared layer and D's first (unless d_width; arch=dcgan).")
+    width: int = Field(32, ge=4, description="Channels of G's last shared layer and D's first (unless d_width; "
+                                             "arch=dcgan).")
     hidden: int = Field(256, ge=4, description="G's first hidden width (then 2x, 4x) and D's last (arch=mlp).")
     num_generators: int = Field(4, ge=2, description="k, the number of generators (each has its own `own_layer`).")
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="One-sided label smoothing of D's 'real' class.")

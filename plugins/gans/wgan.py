@@ -35,7 +35,8 @@ CRITICS = {  # critic -> the constraint's default strength
 
 
 class WGANConfig(DiscriminatorWidth, GameConfig):
-    width: int = Field(32, ge=4, description="Channels of G's last hidden layer and the critic's first (unless d_width; DCGAN layout).")
+    width: int = Field(32, ge=4, description="Channels of G's last hidden layer and the critic's first (unless "
+                                             "d_width; DCGAN layout).")
     critic: Literal["clip", "gp"] = Field("clip", description="How the critic is kept 1-Lipschitz: clip its weights "
                                                               "(WGAN) or penalise its gradient norm (WGAN-GP).")
     clip_value: float | None = Field(None, gt=0, description="critic=clip: weights are clipped to [-c, c] after each "
