@@ -128,6 +128,29 @@ def in_process(model: str, sets: list[str], seed: int = 0):
     return config, net, task, modules, stepper
 
 
+def in_process_parser(doc: str, json_default: str) -> argparse.ArgumentParser:
+    """The arguments of the in-process scripts (bench_stacked_mnist, bench_mixtures): MODEL, --seed,
+    --set, --json; each adds its own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="extra `zoo train --set`")
+    parser.add_argument("--json", type=Path, default=Path(json_default))
+    return parser
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def report(path: Path, row: dict, metrics: dict[str, torch.Tensor]) -> None:
+    """Print one measurement of an in-process run, with the last step's metrics, and append it to `path`."""
+    row = {**row, **{k: round(float(v), 3) for k, v in metrics.items()}}
+    print(json.dumps(row), flush=True)
+    append_jsonl(path, row)
+
+
 def speed(model: str, sets: list[str], steps: int) -> dict:
     import statistics
 
@@ -332,8 +355,7 @@ def main() -> None:
         for name in args.names:
             result = speed(name, args.sets, args.steps)
             print(f"{name} {' '.join(args.sets)}: {result}", flush=True)
-            with args.json.open("a") as f:
-                f.write(json.dumps({"run": " ".join([name, *args.sets]), "mode": "speed", **result}) + "\n")
+            append_jsonl(args.json, {"run": " ".join([name, *args.sets]), "mode": "speed", **result})
         return
     print("| run | CPU s | CPU s at epoch ends | FID (LeNet, 10k) | digits > 5% | KL from uniform | confident | histogram 0-9 (%) |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
@@ -352,8 +374,7 @@ def main() -> None:
                 result = {"cpu_seconds": info[when]["cpu_seconds"], "epoch_end_cpu_seconds": info["epoch_end_cpu_seconds"],
                           **measure(net)}
                 print(row(f"{label}, {when} ({info[when]})", result), flush=True)
-                with args.json.open("a") as f:
-                    f.write(json.dumps({"run": label, "mode": f"table-{when}", "at": info[when], "dir": str(run), **result}) + "\n")
+                append_jsonl(args.json, {"run": label, "mode": f"table-{when}", "at": info[when], "dir": str(run), **result})
             continue
         if args.mode == "budget":
             run = new_run_dir(args.keep, name)
@@ -366,8 +387,7 @@ def main() -> None:
             result = measure(load_trained(name).model)
             label = args.label or name
         print(row(label, result), flush=True)
-        with args.json.open("a") as f:
-            f.write(json.dumps({"run": label, "mode": args.mode, **result}) + "\n")
+        append_jsonl(args.json, {"run": label, "mode": args.mode, **result})
 
 
 if __name__ == "__main__":

@@ -31,11 +31,8 @@ Prints one JSON line per measurement (and appends it to --json).
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
-from pathlib import Path
 
 import torch
 
@@ -73,15 +70,11 @@ def coverage(points: torch.Tensor, means: torch.Tensor, stds: torch.Tensor) -> d
 
 
 def main() -> None:
-    from bench_gans import in_process  # this directory: run as a script
+    from bench_gans import in_process, in_process_parser, report  # this directory: run as a script
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
+    parser = in_process_parser(__doc__, "benchmarks/mixtures.jsonl")
     parser.add_argument("--mixture", choices=["line5", "ring8"], default="line5")
     parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", dest="sets", action="append", default=[], help="extra `zoo train --set`")
-    parser.add_argument("--json", type=Path, default=Path("benchmarks/mixtures.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     means, stds = mixture(args.mixture)
@@ -99,12 +92,8 @@ def main() -> None:
         with torch.no_grad():
             points = model.sample(SAMPLES, generator=torch.Generator().manual_seed(0)).flatten(1) * 2.0 - 1.0
         model.train()
-        row = {"run": " ".join([args.model, args.mixture, f"seed={args.seed}", *args.sets]), "step": step,
-               "cpu_seconds": round(time.process_time() - start), **coverage(points, means, stds),
-               **{k: round(float(v), 3) for k, v in metrics.items()}}
-        print(json.dumps(row), flush=True)
-        with args.json.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        report(args.json, {"run": " ".join([args.model, args.mixture, f"seed={args.seed}", *args.sets]), "step": step,
+                           "cpu_seconds": round(time.process_time() - start), **coverage(points, means, stds)}, metrics)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,7 @@ real triples score 1,000 modes and KL 0.059. Prints one JSON line per epoch (and
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 
@@ -48,16 +45,12 @@ def mode_coverage(images: torch.Tensor, extractor) -> tuple[int, float]:
 
 
 def main() -> None:
-    from bench_gans import in_process  # this directory: run as a script
+    from bench_gans import in_process, in_process_parser, report  # this directory: run as a script
 
     from zoo.metrics import load_extractor
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
+    parser = in_process_parser(__doc__, "benchmarks/stacked_mnist.jsonl")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", dest="sets", action="append", default=[], help="extra `zoo train --set`")
-    parser.add_argument("--json", type=Path, default=Path("benchmarks/stacked_mnist.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     config, model, task, modules, stepper = in_process(
@@ -75,12 +68,9 @@ def main() -> None:
         with torch.no_grad():
             samples = torch.cat([model.sample(500, generator=noise) for _ in range(SAMPLES // 500)])
         modes, kl = mode_coverage(samples, extractor)
-        row = {"run": " ".join([args.model, f"seed={args.seed}", *args.sets]), "epoch": epoch,
-               "cpu_seconds": round(time.process_time() - start), "modes": modes, "kl_uniform": round(kl, 3),
-               **{k: round(float(v), 3) for k, v in metrics.items()}}
-        print(json.dumps(row), flush=True)
-        with args.json.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        report(args.json, {"run": " ".join([args.model, f"seed={args.seed}", *args.sets]), "epoch": epoch,
+                           "cpu_seconds": round(time.process_time() - start), "modes": modes,
+                           "kl_uniform": round(kl, 3)}, metrics)
 
 
 if __name__ == "__main__":
