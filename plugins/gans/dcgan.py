@@ -42,9 +42,10 @@ class DiscriminatorWidth(ZooConfig):
 
 
 class DCGANConfig(DiscriminatorWidth, Remedies, GameConfig):
-    width: int = Field(32, ge=4, description="Channels of G's last hidden layer and D's first (unless d_width); doubled at each "
-                                             "coarser scale. The paper's 64 px LSUN model has 128; 32 is sized for "
-                                             "CPU training on 28-32 px digits (width 64 costs 3x per step).")
+    width: int = Field(32, ge=4, description="Channels of G's last hidden layer and D's first (unless d_width); "
+                                             "doubled at each coarser scale. The paper's 64 px LSUN model has 128; "
+                                             "32 is sized for CPU training on 28-32 px digits (width 64 costs 3x per "
+                                             "step).")
     loss: Literal["non_saturating", "minimax", "least_squares"] = Field(
         "non_saturating", description="G's loss: non_saturating maximises log D(G(z)) (the paper's choice); minimax "
                                       "minimises log(1 - D(G(z))); least_squares is LSGAN's.")

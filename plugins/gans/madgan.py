@@ -6,9 +6,9 @@ Adversarial Networks." CVPR 2018 (arXiv:1704.02906).
 k generators share every layer but the last (the paper ties the early layers so that they
 learn common features, section 3; `own_layer=first` instead gives each its own first layer, a
 projection of the noise into the shared rest, as the authors' madgan_ind.py does); the
-discriminator has k + 1 softmax outputs, k for "made by generator i" and one for "real". D minimises the cross-entropy of those k + 1 classes, so to
-tell the generators apart it pushes them towards different modes; each generator wants its
-samples classed as real. G's loss is the non-saturating -log D_real(G_i(z)), the form the
+discriminator has k + 1 softmax outputs, k for "made by generator i" and one for "real". D
+minimises the cross-entropy of those k + 1 classes, so to tell the generators apart it pushes
+them towards different modes; each generator wants its samples classed as real. G's loss is the non-saturating -log D_real(G_i(z)), the form the
 paper trains with (section 3.1, as in Goodfellow et al.). Networks (`arch`): the DCGAN layout
 (`dcgan.ConvGenerator` with k output heads, `dcgan.ConvDiscriminator` with k + 1 outputs), or
 the fully connected networks of `gan` (`arch=mlp`: its hidden layers shared, k output layers),

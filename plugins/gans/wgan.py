@@ -82,7 +82,8 @@ class WGAN(GAN):
     def __init__(self, config: WGANConfig) -> None:
         super().__init__(config,
                          ConvGenerator(config, config.width, config.conditional),
-                         ConvDiscriminator(config, config.discriminator_width, config.conditional, norm=bool(config.critic_norm)))
+                         ConvDiscriminator(config, config.discriminator_width, config.conditional,
+                                           norm=bool(config.critic_norm)))
 
     def game(self) -> dict[str, Any]:
         return {**super().game(), "loss": "wasserstein"}
