@@ -8,11 +8,12 @@ learn common features, section 3; `own_layer=first` instead gives each its own f
 projection of the noise into the shared rest, as the authors' madgan_ind.py does); the
 discriminator has k + 1 softmax outputs, k for "made by generator i" and one for "real". D
 minimises the cross-entropy of those k + 1 classes, so to tell the generators apart it pushes
-them towards different modes; each generator wants its samples classed as real. G's loss is the non-saturating -log D_real(G_i(z)), the form the
-paper trains with (section 3.1, as in Goodfellow et al.). Networks (`arch`): the DCGAN layout
-(`dcgan.ConvGenerator` with k output heads, `dcgan.ConvDiscriminator` with k + 1 outputs), or
-the fully connected networks of `gan` (`arch=mlp`: its hidden layers shared, k output layers),
-so that MAD-GAN can be set against a plain GAN of either kind on one footing.
+them towards different modes; each generator wants its samples classed as real. G's loss is
+the non-saturating -log D_real(G_i(z)), the form the paper trains with (section 3.1, as in
+Goodfellow et al.). Networks (`arch`): the DCGAN layout (`dcgan.ConvGenerator` with k output
+heads, `dcgan.ConvDiscriminator` with k + 1 outputs), or the fully connected networks of `gan`
+(`arch=mlp`: its hidden layers shared, k output layers), so that MAD-GAN can be set against a
+plain GAN of either kind on one footing.
 
 Sample i of a batch comes from generator i mod k, in training and in `sample`. In training each
 noise vector goes to all k generators (the adversarial task's `noise`), as in the authors' code
