@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -39,3 +41,14 @@ class FileServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def tar_gz(files: dict[str, bytes], folder: str) -> bytes:
+    """A .tar.gz holding `folder/name` for each of `files`, as a mirror or registry serves it."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, body in files.items():
+            entry = tarfile.TarInfo(f"{folder}/{name}")
+            entry.size = len(body)
+            tar.addfile(entry, io.BytesIO(body))
+    return buf.getvalue()

