@@ -59,6 +59,19 @@ def test_evaluate_labels_every_result_with_its_extractor_and_comparability(digit
     assert doc["is"]["mean"] > 8  # LeNet is confident on real digits, and they use all ten classes
 
 
+def test_lenet_features_on_weights_the_user_gave_are_not_labelled_as_the_mnist_ones(digits):
+    """The LeNet-5 extractor takes any ten-class LeNet-5 (one trained on Fashion-MNIST, say): its
+    results say they compare only with the same weights, not with the lenet5.mnist ones."""
+    from zoo.metrics.evaluation import LENET_NOTE, OTHER_NOTE
+    from zoo.weights.tags import find_tag, locate
+
+    given = load_extractor("lenet5_mnist", locate(find_tag("lenet5.mnist")))
+    own = load_extractor("lenet5_mnist")
+    assert given.weights_sha256 == own.weights_sha256 and not given.own_weights and own.own_weights
+    notes = [evaluate(digits[:100], digits[100:200], metrics=["fid"], extractor=e).note for e in (given, own)]
+    assert notes == [OTHER_NOTE, LENET_NOTE]
+
+
 def test_a_memorising_generator_fools_fid_and_is_but_not_the_one_nn_test(digits):
     """The field's point about IS: it cannot see overfitting; 1-NN can."""
     train = digits[:400]

@@ -94,7 +94,7 @@ def evaluate(generator_or_images: nn.Module | torch.Tensor, reference: str | tor
     fake = fake.take(torch.arange(size))
     scores, seconds = _score(wanted, real, fake, seed, progress)
     label = reference if isinstance(reference, str) else f"{len(reference)} given images"
-    note = LENET_NOTE if ext.name == DEFAULT_EXTRACTOR else OTHER_NOTE
+    note = LENET_NOTE if ext.name == DEFAULT_EXTRACTOR and ext.own_weights else OTHER_NOTE
     return EvalResult(scores, ext.name, ext.weights_sha256, label, size, seed, note, seconds)
 
 

@@ -104,6 +104,7 @@ def load_extractor(name: str = DEFAULT_EXTRACTOR, weights: str | Path | None = N
     _check_against_manifest(extractor, spec)
     extractor.name = spec.name
     extractor.weights_sha256 = sha256
+    extractor.own_weights = weights is None
     return extractor.eval()
 
 

@@ -45,14 +45,16 @@ class FeatureExtractor(nn.Module):
 
     Subclasses set `num_features` and `num_classes` (None when there are no class
     probabilities) and implement `outputs`. `forward` returns float64 features, so an extractor
-    is also a torchmetrics `feature=` module. `name` and `weights_sha256` are set by
-    `load_extractor`; they label every result and key the reference-feature cache.
+    is also a torchmetrics `feature=` module. `name`, `weights_sha256` and `own_weights` (False
+    when the user gave the weights) are set by `load_extractor`; they label every result and key
+    the reference-feature cache.
     """
 
     num_features: int
     num_classes: int | None = None
     name: str = ""
     weights_sha256: str = ""
+    own_weights: bool = True
 
     def outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """B x C x H x W uint8 -> (B x num_features features, B x num_classes logits or None)."""
