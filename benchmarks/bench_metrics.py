@@ -1,11 +1,12 @@
 """Generative metrics: the MNIST floor, time per metric at 10k vs 10k, and the zoo's FID/KID beside torchmetrics'.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_metrics.py [--runs 3] [--n 10000]
+    OMP_NUM_THREADS=1 python benchmarks/bench_metrics.py --floor-only --data cifar10 --extractor-weights RUN/bundle
 
-Floor: the MNIST test set (as if generated) against `--n` rows of the training set, every
-metric on lenet5_mnist features; one run per seed (the seed picks the training rows and the
-metrics' subsets), medians and ranges reported. No generator ships trained weights yet, so
-the table has no generator rows.
+Floor: the test set (as if generated) against `--n` rows of the training set, every metric on
+lenet5_mnist features (or on the LeNet-5 weights given, e.g. one trained on `--data`); one run
+per seed (the seed picks the training rows and the metrics' subsets), medians and ranges
+reported. Generators are scored apart, by `zoo eval`.
 
 Speed: `zoo.metrics.evaluate` on 10k test images against the training split, with the
 training features already cached (the first run computes and caches them, timed apart).
@@ -57,21 +58,22 @@ def flat(doc: dict) -> dict[str, float]:
     return out
 
 
-def floor_and_speed(test: torch.Tensor, n: int, runs: int) -> None:
-    ext = load_extractor()
-    path = cache_path("mnist", "train", ext)
+def floor_and_speed(test: torch.Tensor, n: int, runs: int, data: str = "mnist", weights: str | None = None) -> None:
+    ext = load_extractor(weights=weights)
+    path = cache_path(data, "train", ext)
     path.unlink(missing_ok=True)
-    _, first = timed(lambda: reference_embedding("mnist:train", ext))
-    print(f"reference features, mnist train (60,000 images), computed once and cached: {first:.1f} s\n")
+    _, first = timed(lambda: reference_embedding(f"{data}:train", ext))
+    print(f"reference features, {data} train, computed once and cached: {first:.1f} s\n")
     values: dict[str, list[float]] = {}
     seconds: dict[str, list[float]] = {}
     for seed in range(runs):
-        result, total = timed(lambda: evaluate(test[:n], "mnist:train", n=n, seed=seed))
+        result, total = timed(lambda: evaluate(test[:n], f"{data}:train", n=n, seed=seed, extractor=ext))
         for k, v in flat(result.to_dict()).items():
             values.setdefault(k, []).append(v)
         for k, v in {**result.seconds, "total (incl. test features)": total}.items():
             seconds.setdefault(k, []).append(v)
-    print(f"| metric: MNIST test vs train, {n:,} vs {n:,}, lenet5_mnist | median | min | max |")
+    print(f"| metric: {data} test vs train, {n:,} vs {n:,}, lenet5_mnist on {weights or 'lenet5.mnist'} "
+          "| median | min | max |")
     print("| --- | ---: | ---: | ---: |")
     for k, v in values.items():
         print(f"| {k} | {statistics.median(v):.4g} | {min(v):.4g} | {max(v):.4g} |")
@@ -140,12 +142,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--data", default="mnist", help="dataset of the floor (the side by side is on MNIST)")
+    parser.add_argument("--extractor-weights", help="LeNet-5 weights for lenet5_mnist (default lenet5.mnist)")
+    parser.add_argument("--floor-only", action="store_true", help="the floor table only")
     args = parser.parse_args()
-    test = load_dataset("mnist", split="test").images
-    train = load_dataset("mnist", split="train").images
+    test = load_dataset(args.data, split="test").images
     print(f"torch threads: {torch.get_num_threads()}\n")
-    floor_and_speed(test, args.n, args.runs)
-    side_by_side(test, train, args.n, args.runs)
+    floor_and_speed(test, args.n, args.runs, args.data, args.extractor_weights)
+    if not args.floor_only:
+        test = load_dataset("mnist", split="test").images
+        side_by_side(test, load_dataset("mnist", split="train").images, args.n, args.runs)
 
 
 if __name__ == "__main__":
