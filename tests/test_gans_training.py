@@ -30,12 +30,12 @@ def digits(mnist_home):
     return {"images": ds.images[:4096], "labels": ds.labels[:4096]}
 
 
-def setup(name: str, *sets: str, batch: int = 32, size: list[str] | None = None):
+def setup(name: str, *sets: str, batch: int = 32, size: list[str] | None = None, data: str = "mnist"):
     """Model, task and stepper as the engine builds them, with `batch` images per critic step and tiny
     networks (`size`, default TINY's or width 8)."""
     d_steps = zoo.get_config(name).d_steps
     size = size or TINY.get(name, ["model.width=8"])
-    config = compose(name, sets=[f"train.batch_size={batch * d_steps}", *size, *sets], data_name="mnist")
+    config = compose(name, sets=[f"train.batch_size={batch * d_steps}", *size, *sets], data_name=data)
     spec = zoo.api.resolve(name)[0]
     torch.manual_seed(0)
     model = zoo.api.build(spec, zoo.api.config_for(spec, config.model.config))
@@ -363,3 +363,31 @@ def test_each_remedy_trains_with_the_variants_it_applies_to(name, remedy, digits
         metrics = task.train_step(batch, modules, stepper)
         assert all(torch.isfinite(v) for v in metrics.values()), metrics
     assert any(not torch.equal(v, before[k]) for k, v in model.generator.state_dict().items())
+
+
+def test_lenet_weights_given_for_evaluation_score_fid_and_coverage_off_mnist(digits):
+    """On data other than MNIST, lenet5.mnist's digit classes mean nothing, so no coverage is logged;
+    a LeNet-5 given by train.eval_extractor_weights (one trained on that data) gives FID and coverage."""
+    from zoo.weights.safefile import sha256_file
+    from zoo.weights.tags import find_tag, locate
+
+    held_out = {"images": digits["images"][-200:], "labels": digits["labels"][-200:]}
+    _, plain, _, _ = setup("dcgan", data="fashion-mnist")
+    assert set(plain.evaluate(held_out)) == {"fid"}
+    weights = locate(find_tag("lenet5.mnist"))
+    _, given, _, _ = setup("dcgan", f"train.eval_extractor_weights={weights}", data="fashion-mnist")
+    result = given.evaluate(held_out)
+    assert {"fid", "modes", "kl_uniform", "confident"} <= set(result)
+    assert sum(result[f"share_{c}"] for c in range(10)) == pytest.approx(1.0)
+    assert given.extractor().weights_sha256 == sha256_file(weights / "model.safetensors")
+    assert not given.extractor().own_weights
+
+
+def test_unusable_eval_extractor_weights_fail_when_the_task_is_built(tmp_path):
+    from zoo.metrics import ExtractorError
+
+    with pytest.raises(ExtractorError, match="no such file"):
+        setup("dcgan", f"train.eval_extractor_weights={tmp_path / 'absent'}")
+    with pytest.raises(ConfigError, match="^train.eval_extractor_weights does not apply to ClassificationTask"):
+        task_class("classification")(zoo.create_model("lenet5"), compose("lenet5", sets=[
+            f"train.eval_extractor_weights={tmp_path}"], data_name="mnist"), torch.device("cpu"))

@@ -80,6 +80,9 @@ class TrainConfig(ZooConfig):
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process (default: cores / processes).")
     device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N.")
     init_from: str | None = Field(None, description="Start from this bundle's weights (a fresh head when num_classes differs).")
+    eval_extractor_weights: str | None = Field(None, description="GANs: LeNet-5 weights (a lenet5 bundle or file, e.g. "
+                                               "one trained on the run's dataset) whose features score FID each "
+                                               "evaluation and whose classes give the coverage; default lenet5.mnist.")
     freeze: list[str] = Field(default_factory=list, description="Module names whose parameters stay fixed (e.g. features).")
     optim: dict[str, ModuleOptim] = Field(default_factory=dict, description="Per-module optimizer settings, keyed by "
                                           "the task's module names (a GAN: generator, discriminator), e.g. "

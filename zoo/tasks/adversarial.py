@@ -70,6 +70,7 @@ class AdversarialTask(Task):
     main_metric: ClassVar[str] = "fid"
     maximize: ClassVar[bool] = False
     sample_split: ClassVar[str | None] = None
+    scores_with_extractor: ClassVar[bool] = True
 
     def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
         from zoo.engine.distributed import from_env
@@ -90,6 +91,8 @@ class AdversarialTask(Task):
         self._warnings: list[str] = []
         self._extractor: nn.Module | None = None
         self._real: tuple[tuple[int, int], Any] | None = None
+        if config.train.eval_extractor_weights is not None:
+            self.extractor()  # weights that cannot be used fail now, not after the first epoch
 
     # ------------------------------------------------------------------ data
 
@@ -271,11 +274,12 @@ class AdversarialTask(Task):
     # ------------------------------------------------------------------ evaluation
 
     def extractor(self) -> nn.Module:
-        """The zoo's LeNet-5 extractor (`lenet5.mnist`), loaded once: F6 features for FID, digit probabilities for coverage."""
+        """The zoo's LeNet-5 extractor, loaded once: F6 features for FID, class probabilities for coverage.
+        On `lenet5.mnist`, or on the LeNet-5 weights `train.eval_extractor_weights` names."""
         if self._extractor is None:
             from zoo.metrics import load_extractor
 
-            self._extractor = load_extractor("lenet5_mnist")
+            self._extractor = load_extractor("lenet5_mnist", self.config.train.eval_extractor_weights)
         return self._extractor
 
     @torch.no_grad()
@@ -286,7 +290,8 @@ class AdversarialTask(Task):
         return torch.cat(images).cpu()
 
     def evaluate(self, data: Batch) -> dict[str, float]:
-        """FID (LeNet-5 features, `EVAL_SAMPLES` samples against as many eval images) and, on MNIST, mode coverage."""
+        """FID (LeNet-5 features, `EVAL_SAMPLES` samples against as many eval images) and mode coverage, on
+        MNIST or when the LeNet-5 was given (`train.eval_extractor_weights`: its classes are the data's)."""
         from zoo.metrics import fid
 
         n = min(EVAL_SAMPLES, len(data["images"]))
@@ -296,7 +301,7 @@ class AdversarialTask(Task):
         if self._real is None or self._real[0] != key:
             self._real = (key, extractor.embed(data["images"][:n]))
         result = {"fid": fid(self._real[1], fake)}
-        if self.data_config.name == "mnist":  # lenet5.mnist's classes mean something only for digits
+        if self.data_config.name == "mnist" or not extractor.own_weights:  # lenet5.mnist's classes are digits
             result.update(coverage(fake.probs))
             self._check_collapse(result)
         return result
@@ -305,7 +310,8 @@ class AdversarialTask(Task):
         """Warn when the samples are mostly legible digits (so the census means something) but of few kinds."""
         if "modes" in result and result["modes"] < COLLAPSE_MODES and result["confident"] >= LEGIBLE:
             shares = ", ".join(f"{d}: {result[f'share_{d}']:.0%}" for d in range(10) if result[f"share_{d}"] >= MODE_SHARE)
-            self._warnings.append(f"mode collapse? samples cover only {int(result['modes'])} of 10 digits ({shares})")
+            kinds = "digits" if self.extractor().own_weights else "classes"
+            self._warnings.append(f"mode collapse? samples cover only {int(result['modes'])} of 10 {kinds} ({shares})")
 
     def pop_warnings(self) -> list[str]:
         """Warnings of the last evaluation, for the engine's log (then forgotten)."""

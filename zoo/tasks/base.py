@@ -28,6 +28,7 @@ class Task:
     main_metric: ClassVar[str] = "loss"  # key of `evaluate`'s result that picks the best weights
     maximize: ClassVar[bool] = False
     sample_split: ClassVar[str | None] = None  # the split `sample` draws examples from (None: needs no data)
+    scores_with_extractor: ClassVar[bool] = False  # evaluate() embeds samples: train.eval_extractor_weights applies
     epoch_progress: float = 0.0  # epochs completed so far, fractions included; set by the engine before every train_step
 
     def __init__(self, model: nn.Module, config: RunConfig, device: torch.device) -> None:
@@ -35,6 +36,11 @@ class Task:
         self.config = config
         self.device = device
         self.data_config = config.data_config()
+        if config.train.eval_extractor_weights is not None and not self.scores_with_extractor:
+            from zoo.errors import ConfigError
+
+            raise ConfigError(f"train.eval_extractor_weights does not apply to {type(self).__name__}: "
+                              "only the GAN tasks score samples with an extractor")
 
     def load_split(self, split: str, limit: int | None = None) -> Batch:
         """The split in memory as equally long tensors (on the CPU); `limit` keeps the first N."""
