@@ -95,6 +95,19 @@ def test_resume_after_sigkill_mid_epoch_ends_bit_identical(mnist_home, reference
     assert comparable(out) == comparable(reference)
 
 
+def test_lenet_weights_given_for_evaluation_change_what_is_measured_not_what_is_trained(mnist_home, reference, tmp_path):
+    """The reference run again, its FID and coverage on the LeNet-5 given as a file (here lenet5.mnist's
+    own bundle, so every record must match: loading it draws nothing from the run's random stream)."""
+    from zoo.weights.tags import find_tag, locate
+
+    out = tmp_path / "given"
+    r = zoo_run(mnist_home, "train", "dcgan", "--data", "mnist", "--out", str(out), *SMALL,
+                "--set", "checkpoint_every=5", "--set", "log_every=1", "--set", "train.optim.discriminator.lr=1e-4",
+                "--set", f"train.eval_extractor_weights={locate(find_tag('lenet5.mnist'))}")
+    assert r.returncode == 0, r.stderr
+    assert comparable(out) == comparable(reference)
+
+
 def test_two_gloo_processes_train_and_keep_both_players_in_step(mnist_home, reference, tmp_path):
     out = tmp_path / "ddp"
     r = zoo_run(mnist_home, "train", "dcgan", "--data", "mnist", "--out", str(out), *SMALL, "--set", "log_every=1",

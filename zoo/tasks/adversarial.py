@@ -91,8 +91,10 @@ class AdversarialTask(Task):
         self._warnings: list[str] = []
         self._extractor: nn.Module | None = None
         self._real: tuple[tuple[int, int], Any] | None = None
-        if config.train.eval_extractor_weights is not None:
-            self.extractor()  # weights that cannot be used fail now, not after the first epoch
+        if config.train.eval_extractor_weights is not None:  # weights that cannot be used fail now, not after an epoch
+            with torch.random.fork_rng(devices=[]):  # building the LeNet draws from the global generator
+                self.extractor()
+            self._extractor = None  # loaded at the first evaluation, as lenet5.mnist is: the run trains the same
 
     # ------------------------------------------------------------------ data
 
