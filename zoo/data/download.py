@@ -36,6 +36,15 @@ def publish(tmp: Path | str, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
+def replace_dir(source: Path, target: Path) -> None:
+    """Put the finished directory `source` where `target` is (same disk), replacing what was there."""
+    import shutil
+
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(source, target)
+
+
 def file_digest(path: Path, algorithm: str) -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:

