@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,7 +218,9 @@ def is_built(root: Path) -> bool:
 
 def build(root: Path, mnist: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Path:
     """Measure and caption both MNIST splits ({split: (images, labels)}) into `root/mnist-captions`."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from zoo.data.download import write_atomic
 
     directory = captions_dir(root)
     directory.mkdir(parents=True, exist_ok=True)
@@ -234,16 +235,10 @@ def build(root: Path, mnist: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Pa
                 ids[i, j] = vocabulary.setdefault(caption(template, digit, w), len(vocabulary))
         tables[split] = {"properties": props.contiguous(), "captions": ids}
     for split, tensors in tables.items():
-        _atomic(directory / f"{split}.safetensors", lambda p, t=tensors: save_file(t, str(p)))
-    _atomic(directory / "captions.json", lambda p: p.write_text(json.dumps(list(vocabulary), indent=0)))
-    _atomic(directory / "recipe.json", lambda p: p.write_text(json.dumps(recipe(), indent=2)))  # last: marks it complete
+        write_atomic(directory / f"{split}.safetensors", save(tensors))
+    write_atomic(directory / "captions.json", json.dumps(list(vocabulary), indent=0).encode())
+    write_atomic(directory / "recipe.json", json.dumps(recipe(), indent=2).encode())  # last: marks it complete
     return directory
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def load_captioned(root: Path, split: str, mnist_loader) -> CaptionedDataset:

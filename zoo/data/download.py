@@ -36,6 +36,20 @@ def publish(tmp: Path | str, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` by temp file in the same directory, then rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        publish(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
 def replace_dir(source: Path, target: Path) -> None:
     """Put the finished directory `source` where `target` is (same disk), replacing what was there."""
     import shutil

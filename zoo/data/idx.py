@@ -6,11 +6,9 @@ big-endian uint32 per dimension, then the values in C order.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from zoo.data.download import publish
+from zoo.data.download import write_atomic
 
 UBYTE = 0x08
 
@@ -27,13 +25,4 @@ def idx_bytes(array) -> bytes:
 
 def write_idx(path: Path, array) -> Path:
     """Write `array` as an IDX file atomically (temp file in the same directory, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(idx_bytes(array))
-        publish(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return write_atomic(path, idx_bytes(array))
