@@ -150,7 +150,7 @@ def main() -> None:
     print(f"torch threads: {torch.get_num_threads()}\n")
     floor_and_speed(test, args.n, args.runs, args.data, args.extractor_weights)
     if not args.floor_only:
-        test = load_dataset("mnist", split="test").images
+        test = test if args.data == "mnist" else load_dataset("mnist", split="test").images
         side_by_side(test, load_dataset("mnist", split="train").images, args.n, args.runs)
 
 
