@@ -22,8 +22,18 @@ def test_list_json_describes_each_model(capsys):
 def test_list_rejects_unknown_task_naming_the_allowed_ones(capsys):
     result = run_zoo(capsys, "list", "--task", "painting")
     assert result.code == 2
-    assert result.err.strip() == ("error: unknown task 'painting'; allowed: classification, autoencoding, "
-                                  "variational, adversarial, text-to-image")
+    assert result.err.strip() == ("error: unknown task 'painting' (known: adversarial, autoencoding, "
+                                  "classification, text-to-image, variational)")
+
+
+def test_list_tasks_shows_every_registered_task_with_its_plugin_and_model_count(capsys):
+    result = run_zoo(capsys, "list", "--tasks", "--json")
+    assert result.code == 0
+    rows = {r["name"]: r for r in json.loads(result.out)}
+    assert set(rows) >= {"classification", "autoencoding", "variational", "adversarial", "text-to-image"}
+    assert rows["classification"]["plugin"] == "zoo"
+    assert rows["classification"]["code"] == "zoo.tasks.classification:ClassificationTask"
+    assert rows["text-to-image"]["models"] == 1 and rows["classification"]["models"] >= 20
 
 
 def test_info_shows_parameter_count_config_fields_and_family(capsys):

@@ -56,15 +56,30 @@ def test_example_plugin_passes_its_own_contract_tests(example_site):
 
 
 def test_plugin_with_invalid_manifest_is_reported_and_skipped(plugins, capsys):
-    bad = model_entry("broken_net", "badpkg", task="segmentation")
+    bad = model_entry("broken_net", "badpkg", input_size=0)
     path = plugins.install("bad-plugin", "badpkg", manifest("bad", bad))
     listed = run_zoo(capsys, "list", "--json")
     assert listed.code == 0
     assert "lenet5" in listed.out and "broken_net" not in listed.out
     assert listed.err.count("warning:") == 1
-    assert f"{path}: invalid manifest: models[0] 'broken_net' task: Input should be 'classification'" in listed.err
+    assert f"{path}: invalid manifest: models[0] 'broken_net' input_size: Input should be greater than or equal to 1" in listed.err
     shown = run_zoo(capsys, "plugins", "--json")
     assert "invalid manifest" in shown.out and '"status": "ok"' in shown.out
+
+
+def test_model_of_an_unregistered_task_is_skipped_naming_the_known_tasks(plugins, capsys):
+    typo = model_entry("typo_net", "typopkg", task="clasification")
+    fine = model_entry("fine_net", "typopkg")
+    plugins.install("typo-plugin", "typopkg", manifest("typo", typo, fine))
+    listed = run_zoo(capsys, "list", "--json")
+    assert listed.code == 0
+    assert "fine_net" in listed.out and "typo_net" not in listed.out
+    assert ("model 'typo_net' skipped: unknown task 'clasification' (did you mean 'classification'? known tasks: "
+            "adversarial, autoencoding, classification") in listed.err
+    shown = run_zoo(capsys, "plugins", "--json")
+    assert "unknown task 'clasification'" in shown.out
+    built = run_zoo(capsys, "build", "typo_net")
+    assert built.code == 2 and "no model 'typo_net'" in built.err
 
 
 def test_plugin_with_malformed_yaml_names_the_file(plugins, capsys):

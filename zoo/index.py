@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 
 
 def zoo_home() -> Path:
@@ -107,15 +107,13 @@ def save_index(registry: Any) -> None:
 
 def index_rows(registry: Any) -> dict[str, Any]:
     """The registry as plain data: model rows, family names, tasks, plugin count and warnings."""
-    from zoo.manifest import TASKS
-
     models = []
     for spec in registry.visible():
         e = spec.entry
         models.append({"name": registry.display_name(spec), "qualified": spec.qualified_name, "task": e.task,
                        "family": e.family, "plugin": spec.plugin.name, "pretrained": [t.tag for t in e.pretrained],
                        "summary": e.summary})
-    return {"models": models, "families": sorted(registry.families), "tasks": list(TASKS), "plugins_ok": sum(p.ok for p in registry.plugins),
+    return {"models": models, "families": sorted(registry.families), "tasks": registry.contribution_names("tasks"), "plugins_ok": sum(p.ok for p in registry.plugins),
             "warnings": list(registry.warnings)}
 
 

@@ -1,4 +1,4 @@
-"""The plugin manifest schema (versions 1 and 2).
+"""The plugin manifest schema (versions 1, 2 and 3).
 
 A plugin is a manifest file (YAML) shipped inside a Python package and announced through
 the `zoo.plugins` entry point as `"package:manifest.yaml"`. Listing reads manifests only;
@@ -8,6 +8,12 @@ Version 2 adds `extractors:`, the feature extractors that generative metrics run
 `text_encoders:`, what text-to-image models turn prompts into embeddings with; the code named
 by an entry's `code` is imported when it is used.
 A version-1 manifest is read as before and provides no extractors.
+
+Version 3 adds the contributions that open the core: `tasks:` (what it means to train,
+evaluate and sample a kind of model), `objectives:` (adversarial losses a GAN config picks by
+name) and `datasets:` (a dataset class: info, cache layout, fetch, reader). Each entry is a
+`name`, a one-line `summary` and `code: "module:attr"`, imported only when used. A model's
+`task` is any registered task's name; the registry checks it when the plugins are discovered.
 """
 
 from __future__ import annotations
@@ -16,10 +22,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TASKS = ("classification", "autoencoding", "variational", "adversarial", "text-to-image")
-Task = Literal["classification", "autoencoding", "variational", "adversarial", "text-to-image"]
-
 _NAME = r"^[a-z][a-z0-9_]*$"
+_DASHED_NAME = r"^[a-z][a-z0-9_-]*$"  # tasks and datasets read as words: text-to-image, fashion-mnist
 _CODE_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"  # 'module:attr'; checked in Rust, no Python per entry
 
 
@@ -51,7 +55,8 @@ class PretrainedTag(_Strict):
 
 class ModelEntry(_Strict):
     name: str = Field(description="Model name, unique within the plugin (lower case, digits, '_').", pattern=_NAME)
-    task: Task = Field(description="What the model does; picks the training, evaluation and sampling code.")
+    task: str = Field(description="What the model does: the name of a registered task (`zoo list --tasks`), which "
+                                  "picks the training, evaluation and sampling code.", pattern=_DASHED_NAME)
     family: str = Field(description="Family the model belongs to (e.g. 'vgg').", pattern=_NAME)
     summary: str = Field(description="One line about the model.")
     paper: str = Field("", description="The paper it follows: authors, year, title.")
@@ -110,9 +115,29 @@ class TextEncoderEntry(_Strict):
                                                   "downloaded at run time); none: it needs no files.")
 
 
+class ContributionEntry(_Strict):
+    """A task, objective or dataset a plugin contributes (schema version 3)."""
+
+    name: str = Field(description="Name it is used by (a model's `task`, a GAN config's `objective`, `--data NAME`).",
+                      pattern=_DASHED_NAME)
+    summary: str = Field(description="One line about it.")
+    code: str = Field(description="What implements it, as 'module:attr' (imported only when used): a task class, "
+                                   "an objective class, a dataset class.", pattern=_CODE_REF)
+
+
+class ObjectiveEntry(ContributionEntry):
+    name: str = Field(description="Objective name, used as a GAN config's `objective` (lower case, digits, '_').",
+                      pattern=_NAME)
+
+
+# manifest section -> entry class, for the contribution kinds of schema version 3
+CONTRIBUTIONS = {"tasks": ContributionEntry, "objectives": ObjectiveEntry, "datasets": ContributionEntry}
+
+
 class Manifest(_Strict):
-    schema_version: Literal[1, 2] = Field(description="Manifest schema version; this zoo reads versions 1 and 2 "
-                                                      "(2 adds `extractors`).")
+    schema_version: Literal[1, 2, 3] = Field(description="Manifest schema version; this zoo reads versions 1, 2 "
+                                                         "(adds `extractors`, `text_encoders`) and 3 (adds `tasks`, "
+                                                         "`objectives`, `datasets`).")
     plugin: PluginInfo
     families: tuple[FamilyEntry, ...] = Field((), description="Families with a default member.")
     models: tuple[ModelEntry, ...] = Field(description="The models this plugin provides.")
@@ -120,6 +145,12 @@ class Manifest(_Strict):
                                                                    "generative metrics (schema version 2).")
     text_encoders: tuple[TextEncoderEntry, ...] = Field((), description="Text encoders that text-to-image models "
                                                                         "condition on (schema version 2).")
+    tasks: tuple[ContributionEntry, ...] = Field((), description="Tasks: training, evaluation and sampling of a kind "
+                                                                 "of model (schema version 3).")
+    objectives: tuple[ObjectiveEntry, ...] = Field((), description="Adversarial objectives GAN configs pick by name "
+                                                                   "(schema version 3).")
+    datasets: tuple[ContributionEntry, ...] = Field((), description="Datasets: info, cache layout, fetch and reader "
+                                                                    "(schema version 3).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -136,11 +167,12 @@ class Manifest(_Strict):
             raise ValueError("'extractors' needs schema_version: 2")
         if self.text_encoders and self.schema_version < 2:
             raise ValueError("'text_encoders' needs schema_version: 2")
-        encoders = [e.name for e in self.text_encoders]
-        if len(set(encoders)) < len(encoders):
-            raise ValueError(f"text encoder names listed twice: {', '.join(sorted({n for n in encoders if encoders.count(n) > 1}))}")
-        extractors = [e.name for e in self.extractors]
-        dup = sorted({n for n in extractors if extractors.count(n) > 1})
-        if dup:
-            raise ValueError(f"extractor names listed twice: {', '.join(dup)}")
+        for section in CONTRIBUTIONS:
+            if getattr(self, section) and self.schema_version < 3:
+                raise ValueError(f"'{section}' needs schema_version: 3")
+        for section in ("text_encoders", "extractors", *CONTRIBUTIONS):
+            names = [e.name for e in getattr(self, section)]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"{section.replace('_', ' ')[:-1]} names listed twice: {', '.join(dup)}")
         return self

@@ -5,6 +5,12 @@ package and a manifest file inside it (`"zoo_plugins:registry.yaml"`). The packa
 located without being imported, so listing costs one YAML read per plugin and imports no
 model code (and no torch).
 
+Besides models, a manifest (schema version 3) contributes tasks, objectives and datasets; each
+kind is a map of names to entries, resolved like model names (`plugin:name` always exact, a
+plain name to the first plugin that claims it, with a warning for the others), and imported
+only when used (`load_contribution`). A model whose `task` names no registered task is
+skipped with a warning naming the known tasks, as a broken plugin is.
+
 Name resolution, in order: `plugin:model` (always exact), a model name, a family name
 (its declared default member). Names compare as pip compares package names: case-blind, with
 `-` and `_` alike (`canonical`). When two plugins claim one model name, the built-in plugin
@@ -27,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import PluginError, UnknownModelError
+from zoo.errors import PluginError, UnknownModelError, ZooError
+from zoo.index import natural_key
 from zoo.index import save_index
-from zoo.manifest import FamilyEntry, Manifest, ModelEntry
+from zoo.manifest import CONTRIBUTIONS, ContributionEntry, FamilyEntry, Manifest, ModelEntry
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 BUILTIN_DIST = "zoo"
@@ -89,6 +96,21 @@ class ModelSpec(PluginEntry):
         return import_ref(self.entry.builder, self)
 
 
+@dataclass(frozen=True)
+class ContributionSpec(PluginEntry):
+    """A task, objective or dataset entry together with the plugin that provides it."""
+
+    entry: ContributionEntry
+    kind: str = "tasks"
+
+    def load(self) -> Any:
+        """The object its `code` names (a task class, an objective class, a dataset class)."""
+        return import_ref(self.entry.code, self)
+
+
+_KIND_WORD = {"tasks": "task", "objectives": "objective", "datasets": "dataset"}
+
+
 def canonical(name: str) -> str:
     """pip's name normalisation, on models, families, plugins and tags: 'WGAN-GP' -> 'wgan_gp'."""
     return re.sub(r"[-_]+", "_", name).lower()
@@ -106,6 +128,9 @@ class Registry:
     by_name: dict[str, ModelSpec] = field(default_factory=dict)
     families: dict[str, tuple[FamilyEntry, PluginRecord]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # kind ('tasks', 'objectives', 'datasets') -> name and `plugin:name` -> entry; canonical keys too
+    contributions: dict[str, dict[str, ContributionSpec]] = field(default_factory=lambda: {k: {} for k in CONTRIBUTIONS})
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # plugin -> why some of its entries were left out
     # The same maps keyed by canonical names, for what users type.
     _qualified_key: dict[str, ModelSpec] = field(default_factory=dict)
     _name_key: dict[str, ModelSpec] = field(default_factory=dict)
@@ -138,6 +163,28 @@ class Registry:
     def display_name(self, spec: ModelSpec) -> str:
         return spec.name if self.by_name.get(spec.name) is spec else spec.qualified_name
 
+    def contribution(self, kind: str, name: str) -> ContributionSpec:
+        """The `kind` entry called `name` (plain or `plugin:name`; case and `-`/`_` forgiven), or a ZooError
+        naming the known ones."""
+        table = self.contributions[kind]
+        key = _canonical_qualified(name) if ":" in name else canonical(name)
+        spec = table.get(name) or table.get(key)
+        if spec is None:
+            known = self.contribution_names(kind)
+            close = _close_names(name, known)[:2]
+            hint = f"; did you mean: {', '.join(close)}" if close else ""
+            raise UnknownContributionError(f"unknown {_KIND_WORD[kind]} '{name}'{hint} (known: {', '.join(known) or 'none'})")
+        return spec
+
+    def contribution_names(self, kind: str) -> list[str]:
+        """Every `kind` entry once: plain names of the winners, `plugin:name` of collision losers."""
+        table = self.contributions[kind]
+        shown = []
+        for key, spec in table.items():
+            if ":" in key and key == spec.qualified_name:
+                shown.append(spec.name if table.get(spec.name) is spec else spec.qualified_name)
+        return sorted(shown, key=natural_key)
+
     def _unknown_message(self, name: str) -> str:
         models = [self.display_name(s) for s in self.visible()]
         close = _close_names(name, list(dict.fromkeys([*models, *self.families])))[:2]
@@ -164,7 +211,11 @@ def _close_names(name: str, candidates: list[str]) -> list[str]:
     return [c for r, c in sorted(scored, key=rank) if r >= 0.7]
 
 
-def import_ref(ref: str, spec: ModelSpec | None = None) -> Any:
+class UnknownContributionError(ZooError, LookupError):
+    """A task, objective or dataset name that no plugin provides."""
+
+
+def import_ref(ref: str, spec: PluginEntry | None = None) -> Any:
     """Import 'module:attr'; a failure is a PluginError naming the plugin and the reference."""
     module_name, _, attr = ref.partition(":")
     owner = f"plugin '{spec.plugin.name}' ({spec.name}): " if spec else ""
@@ -354,6 +405,7 @@ def discover() -> Registry:
             reg.warnings.append(f"plugin '{ep_name}' ({source}) skipped: {err}")
             continue
         _add_plugin(reg, PluginRecord(manifest.plugin.name, source, path, manifest, builtin=builtin))
+    _drop_models_of_unknown_tasks(reg)
     parsed.save()
     save_index(reg)
     return reg
@@ -387,9 +439,71 @@ def _add_plugin(reg: Registry, plugin: PluginRecord) -> None:
     for fam in plugin.manifest.families:
         reg.families.setdefault(fam.name, (fam, plugin))
         reg._family_key.setdefault(canonical(fam.name), fam.name)
+    for kind in CONTRIBUTIONS:
+        _add_contributions(reg, plugin, kind)
+
+
+def _add_contributions(reg: Registry, plugin: PluginRecord, kind: str) -> None:
+    """A plugin's tasks, objectives or datasets; a name an earlier plugin took stays reachable as `plugin:name`."""
+    table = reg.contributions[kind]
+    entries = getattr(plugin.manifest, kind)
+    for module in sorted({e.code.partition(":")[0] for e in entries}):
+        if not _module_exists(module):
+            reg.warnings.append(f"plugin '{plugin.name}' ({plugin.source}): module '{module}' named in "
+                                f"{plugin.manifest_path} is not installed; its {kind} will not load")
+    for entry in entries:
+        spec = ContributionSpec(entry, plugin, kind)
+        table[spec.qualified_name] = spec
+        table.setdefault(_canonical_qualified(spec.qualified_name), spec)
+        holder = table.get(entry.name)
+        if holder is None:
+            table[entry.name] = spec
+            table.setdefault(canonical(entry.name), spec)
+        else:
+            reg.warnings.append(
+                f"{_KIND_WORD[kind]} '{entry.name}' is provided by plugins '{holder.plugin.name}' and '{plugin.name}'; "
+                f"'{entry.name}' means {holder.qualified_name}, use {spec.qualified_name} for the other")
+
+
+def _drop_models_of_unknown_tasks(reg: Registry) -> None:
+    """A model whose task no plugin registers cannot train, sample or evaluate: skipped, with a warning."""
+    tasks = reg.contributions["tasks"]
+    known = reg.contribution_names("tasks")
+    for qualified, spec in list(reg.qualified.items()):
+        task = spec.entry.task
+        if task in tasks or canonical(task) in tasks:
+            continue
+        del reg.qualified[qualified]
+        reg._qualified_key.pop(_canonical_qualified(qualified), None)
+        if reg.by_name.get(spec.name) is spec:
+            del reg.by_name[spec.name]
+            reg._name_key.pop(canonical(spec.name), None)
+        close = _close_names(task, known)[:1]
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        why = f"model '{spec.name}' skipped: unknown task '{task}' ({hint}known tasks: {', '.join(known) or 'none'})"
+        reg.skipped.setdefault(spec.plugin.name, []).append(why)
+        reg.warnings.append(f"plugin '{spec.plugin.name}': {why}")
 
 
 _REGISTRY: Registry | None = None
+
+
+def contribution(kind: str, name: str) -> ContributionSpec:
+    """The registered task, objective or dataset (`kind`: 'tasks', 'objectives', 'datasets') called `name`."""
+    return get_registry().contribution(kind, name)
+
+
+def load_contribution(kind: str, name: str) -> Any:
+    """Import what the `kind` entry `name` names (a task class, an objective class, a dataset class).
+
+    An unknown name, or code that does not import, is a ZooError naming it (exit code 2 in the CLI).
+    """
+    return contribution(kind, name).load()
+
+
+def contribution_names(kind: str) -> list[str]:
+    """The names of every registered `kind` entry, in natural order."""
+    return get_registry().contribution_names(kind)
 
 
 def get_registry() -> Registry:

@@ -16,28 +16,19 @@ divergence. A task owns the rest, through the small surface of `zoo.tasks.base.T
 - `epoch_pictures(run_dir, epoch, data)`, optional: pictures written after every evaluation
   (autoencoders and VAEs: a reconstruction grid and a sample grid from fixed noise).
 
-The task of a model is its manifest's `task`; `task_class(name)` imports the class lazily.
+A task is a registry contribution (manifest schema v3, `tasks:`), the built-in ones declared in
+`registry.yaml` exactly as a plugin declares its own; `task_class(name)` imports the class
+named by the entry. The options a task's `zoo sample` / `zoo eval` take are its `SampleOptions`
+and `EvalOptions` (`zoo.tasks.options`).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
-
-from zoo.errors import ZooError
-
-TASK_CLASSES = {
-    "classification": "zoo.tasks.classification:ClassificationTask",
-    "adversarial": "zoo.tasks.adversarial:AdversarialTask",
-    "autoencoding": "zoo.tasks.autoencoding:AutoencodingTask",
-    "variational": "zoo.tasks.variational:VariationalTask",
-    "text-to-image": "zoo.tasks.text_to_image:TextToImageTask",  # the adversarial task, conditioned on captions
-}
 
 
 def task_class(name: str) -> Any:
-    ref = TASK_CLASSES.get(name)
-    if ref is None:
-        raise ZooError(f"training for task '{name}' is not available yet (available: {', '.join(TASK_CLASSES)})")
-    module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    """The class of the registered task `name` (one line naming the known tasks when there is none)."""
+    from zoo.registry import load_contribution
+
+    return load_contribution("tasks", name)
