@@ -14,7 +14,7 @@ def mnist_home(tmp_path_factory) -> Path:
 
     Use with `monkeypatch.setenv("ZOO_HOME", str(mnist_home))`, then `load_dataset("mnist")`.
     """
-    from zoo.data.fetch import fetch_mnist
+    from zoo.data.sets.mnist import fetch_mnist
 
     home = tmp_path_factory.mktemp("zoo-home")
     fetch_mnist(home / "data", mirrors=[])

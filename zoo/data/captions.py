@@ -15,9 +15,9 @@ and only the properties the image clearly has, measured on its pixels:
   the image centre.
 
 Templates `HELD_OUT` are never shown in training; `zoo eval` measures how a text-to-image model
-does on them. The dataset is built from the cached MNIST on first use and kept under
-`$ZOO_HOME/data/mnist-captions/` beside `recipe.json` (version, thresholds, templates); a
-recipe of another version is rebuilt.
+does on them. The dataset (`zoo.data.sets.mnist_captions`) is built from the cached MNIST on
+first use and kept under `$ZOO_HOME/data/mnist-captions/` beside `recipe.json` (version,
+thresholds, templates); a recipe of another version is rebuilt.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from pathlib import Path
 
 import torch
 
-from zoo.data.catalog import DataError
-from zoo.data.loading import Dataset
+from zoo.data.base import DataError, Dataset
 
 VERSION = 2
 NAME = "mnist-captions"
@@ -57,9 +56,6 @@ TEMPLATES = (
 )
 HELD_OUT = ("image_of", "drawn", "this_is")
 TRAINING = tuple(name for name, _ in TEMPLATES if name not in HELD_OUT)
-
-_FILES = ("recipe.json", "captions.json", "train.safetensors", "test.safetensors")
-
 
 # ---------------------------------------------------------------------- measuring
 
@@ -194,10 +190,6 @@ class CaptionedDataset(Dataset):
         return [order.index(n) for n in names]
 
 
-def captions_dir(root: Path) -> Path:
-    return Path(root).expanduser() / NAME
-
-
 def recipe() -> dict:
     """What a build depends on; a cached build with another recipe is rebuilt."""
     return {"version": VERSION, "source": "mnist", "properties": list(PROPERTIES),
@@ -206,23 +198,20 @@ def recipe() -> dict:
             "templates": dict(TEMPLATES), "held_out": list(HELD_OUT)}
 
 
-def is_built(root: Path) -> bool:
-    directory = captions_dir(root)
-    if not all((directory / f).is_file() for f in _FILES):
-        return False
+def has_recipe(directory: Path) -> bool:
+    """Whether the build in `directory` was made by this recipe."""
     try:
         return json.loads((directory / "recipe.json").read_text()) == recipe()
     except (OSError, ValueError):
         return False
 
 
-def build(root: Path, mnist: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Path:
-    """Measure and caption both MNIST splits ({split: (images, labels)}) into `root/mnist-captions`."""
+def build(directory: Path, mnist: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Path:
+    """Measure and caption both MNIST splits ({split: (images, labels)}) into `directory`."""
     from safetensors.torch import save
 
     from zoo.data.download import write_atomic
 
-    directory = captions_dir(root)
     directory.mkdir(parents=True, exist_ok=True)
     vocabulary: dict[str, int] = {}
     tables = {}
@@ -241,22 +230,15 @@ def build(root: Path, mnist: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Pa
     return directory
 
 
-def load_captioned(root: Path, split: str, mnist_loader) -> CaptionedDataset:
-    """The split ('train' or 'test'), built first if missing; `mnist_loader(split)` -> MNIST's Dataset."""
-    if not is_built(root):
-        import sys
-
-        print(f"building {NAME} (version {VERSION}) in {captions_dir(root)}", file=sys.stderr)
-        build(root, {s: (d.images, d.labels) for s in ("train", "test") for d in [mnist_loader(s)]})
+def read_captioned(directory: Path, split: str, mnist: Dataset) -> CaptionedDataset:
+    """The split ('train' or 'test') built in `directory`, on MNIST's images of that split."""
     from safetensors.torch import load_file
 
-    directory = captions_dir(root)
     try:
         tensors = load_file(str(directory / f"{split}.safetensors"))
         vocabulary = json.loads((directory / "captions.json").read_text())
     except Exception as err:  # a truncated or edited file
         raise DataError(f"{NAME} in {directory} is corrupt ({type(err).__name__}); delete the directory to rebuild it") from None
-    mnist = mnist_loader(split)
     if len(tensors["captions"]) != len(mnist):
         raise DataError(f"{NAME} in {directory} has {len(tensors['captions'])} rows for {len(mnist)} MNIST images; "
                         "delete the directory to rebuild it")

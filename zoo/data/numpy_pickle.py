@@ -13,7 +13,7 @@ import io
 import pickle
 from typing import Any
 
-from zoo.data.catalog import DataError
+from zoo.data.base import DataError
 
 # (module, name) as written in the pickle -> the module to take it from today. numpy 2
 # renamed numpy.core to numpy._core; old pickles say numpy.core.
