@@ -18,14 +18,14 @@ SPLITS = ("train", "val", "test")
 __all__ = ["SPLITS", "Dataset", "load_dataset"]
 
 
-def load_dataset(data: str | DataConfig = "mnist", split: str = "train", **fields) -> Dataset:
+def load_dataset(data: str | DataConfig | None = None, split: str = "train", **fields) -> Dataset:
     """Load `split` ('train', 'val' when `val_size` > 0, or 'test') of a dataset into memory.
 
-    `data` is a DataConfig or a dataset name; `fields` are DataConfig fields (root, val_size,
-    download, image_size, ...). A named dataset missing from `root` is fetched first when
-    `download` is true.
+    `data` is a DataConfig or a dataset name (None: DataConfig's default); `fields` are DataConfig
+    fields (root, val_size, download, image_size, ...). A named dataset missing from `root` is
+    fetched first when `download` is true.
     """
-    base = data.model_dump() if isinstance(data, DataConfig) else {"name": data}
+    base = data.model_dump() if isinstance(data, DataConfig) else {} if data is None else {"name": data}
     cfg = data if isinstance(data, DataConfig) and not fields else validate_config(DataConfig, {**base, **fields}, "data config")
     dataset = dataset_for(cfg.name, cfg)
     if split not in SPLITS:
