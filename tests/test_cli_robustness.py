@@ -122,7 +122,7 @@ def test_sample_export_and_predict_take_the_tag_in_the_name(capsys, tmp_path, im
 def test_eval_takes_the_tag_in_the_name(capsys, tmp_path, monkeypatch, mnist_home):
     monkeypatch.setenv("ZOO_HOME", str(mnist_home))
     monkeypatch.chdir(tmp_path)
-    result = run_zoo(capsys, "eval", "lenet5.mnist", "--data", "mnist", "--limit", "500", "--json")
+    result = run_zoo(capsys, "eval", "lenet5.mnist", "--data", "mnist", "--n", "500", "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["accuracy"] > 0.97
 

@@ -34,7 +34,7 @@ def home(mnist_home, monkeypatch) -> Path:
 
 def test_eval_accuracy_agrees_with_confusion_matrix_and_training_log(trained, home, tmp_path, capsys):
     png = tmp_path / "cm.png"
-    r = run_zoo(capsys, "eval", "lenet5", "--weights", str(trained), "--data", "mnist", "--limit", "500",
+    r = run_zoo(capsys, "eval", "lenet5", "--weights", str(trained), "--data", "mnist", "--n", "500",
                 "--out", str(png), "--json")
     assert r.code == 0, r.err
     doc = json.loads(r.out)
@@ -50,7 +50,7 @@ def test_eval_accuracy_agrees_with_confusion_matrix_and_training_log(trained, ho
 
 
 def test_eval_prints_per_class_table_for_a_bundle(trained, home, tmp_path, capsys):
-    r = run_zoo(capsys, "eval", "--weights", str(trained / "bundle"), "--limit", "200", "--out", str(tmp_path / "c.png"))
+    r = run_zoo(capsys, "eval", "--weights", str(trained / "bundle"), "--n", "200", "--out", str(tmp_path / "c.png"))
     assert r.code == 0, r.err
     assert "confusion matrix (rows: true, columns: predicted)" in r.out
     assert "zoo:lenet5 on mnist test (200 examples): accuracy" in r.out

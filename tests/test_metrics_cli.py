@@ -1,9 +1,8 @@
 """`zoo eval` on a generator, through the real `zoo` entry function.
 
-No generative model is registered in this commit's zoo, so a fixture plugin provides one: a
-tiny module with the generators' `sample(n, generator=None, condition=None)`. Its manifest says
-`classification` only so that `load_trained` can build a task for it; `zoo eval` decides by the
-module's `sample`, not by the task.
+A fixture plugin provides the generator, a tiny module with the generators' `sample(n,
+generator=None, condition=None)`, and its own task (manifest schema v3), whose `zoo eval` is the
+generic sample metrics (`Task.sample_metrics`): what a third-party generative task reuses.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ import torch
 from pydantic import Field
 from torch import nn
 from zoo.config import ImageClassifierConfig
+from zoo.tasks.base import Task
+from zoo.tasks.options import GeneratorEvalOptions
 
 
 class SquaresConfig(ImageClassifierConfig):
@@ -43,6 +44,13 @@ class Squares(nn.Module):
         for image, (r, c) in zip(images, corners.tolist()):
             image[:, r:r + 8, c:c + 8] = self.brightness.clamp(0, 1)
         return images
+
+
+class DrawingTask(Task):
+    EvalOptions = GeneratorEvalOptions
+
+    def report(self, options, progress=None):
+        return self.sample_metrics(options, progress)
 '''
 
 
@@ -50,9 +58,11 @@ class Squares(nn.Module):
 def bundle(plugins, mnist_home, tmp_path, monkeypatch):  # noqa: F811
     import zoo
 
-    entry = model_entry("squares", "sqpkg", family="squares", input_size=28,
+    entry = model_entry("squares", "sqpkg", family="squares", input_size=28, task="drawing",
                         config="sqpkg.tiny:SquaresConfig", builder="sqpkg.tiny:Squares")
-    plugins.install("zoo-squares", "sqpkg", manifest("squares", entry), module_source=GENERATOR)
+    doc = {**manifest("squares", entry), "schema_version": 3,
+           "tasks": [{"name": "drawing", "summary": "Draws images.", "code": "sqpkg.tiny:DrawingTask"}]}
+    plugins.install("zoo-squares", "sqpkg", doc, module_source=GENERATOR)
     monkeypatch.setenv("ZOO_HOME", str(mnist_home))
     return zoo.save_pretrained(zoo.create_model("squares"), tmp_path / "squares-bundle", data="mnist")
 
@@ -90,7 +100,9 @@ def test_eval_table_names_the_extractor_and_why_the_numbers_are_not_inception_fi
 @pytest.mark.parametrize(("args", "message"), [
     (["--metrics", "fid,sharpness"], "unknown metric sharpness"),
     (["--extractor", "nope"], "no extractor 'nope'"),
-    (["--n", "0"], "n must be at least 2"),
+    (["--n", "0"], "--n: Input should be greater than or equal to 1 (got '0')"),
+    (["--n", "1"], "n must be at least 2"),
+    (["--iw-samples", "5"], "option --iw-samples does not apply to squares:squares (task drawing)"),
     (["--extractor", "inception_v3"], "no weights of its own and the zoo never downloads them"),
     (["--extractor", "inception_v3", "--extractor-weights", "absent.safetensors"], "no such file"),
     (["--extractor", "inception_v3", "--extractor-weights", "{corrupt}"], "cannot read weights"),

@@ -98,7 +98,7 @@ def test_two_gloo_processes_train_a_vae(vae_run, mnist_home, tmp_path):
 
 
 def test_eval_reports_elbo_and_a_tighter_iwae_bound(vae_run, home, capsys, tmp_path):
-    r = run_zoo(capsys, "eval", "--weights", str(vae_run / "bundle"), "--limit", "200", "--iw-samples", "50",
+    r = run_zoo(capsys, "eval", "--weights", str(vae_run / "bundle"), "--n", "200", "--iw-samples", "50",
                 "--latent-map", str(tmp_path / "map.png"), "--json")
     assert r.code == 0, r.err
     doc = json.loads(r.out)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -8,42 +7,60 @@ import typer
 from zoo.cli import complete
 from zoo.cli.app import app, console
 
+_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
-@app.command("sample")
+
+@app.command("sample", context_settings=_EXTRA, add_help_option=False)
 def sample_cmd(
-    name: Annotated[Optional[str], typer.Argument(help="Pretrained tag (dcgan.mnist), or the model --weights belong to.", autocompletion=complete.model_names)] = None,
+    ctx: typer.Context,
     weights: Annotated[Optional[str], typer.Option("--weights", help="Bundle or run directory, zoo .safetensors file, tag or hf:// URL.")] = None,
-    n: Annotated[int, typer.Option("--n", min=1, max=1024, help="Number of samples in the grid.")] = 64,
-    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("samples.png"),
     data: Annotated[Optional[str], typer.Option("--data", help="Dataset to draw examples from, for tasks that need one.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Which examples / noise are drawn.")] = 0,
-    label: Annotated[Optional[int], typer.Option("--label", help="Conditional models (cvae, cgan): the class to draw.")] = None,
-    interpolate: Annotated[bool, typer.Option("--interpolate", help="Autoencoders/VAEs: a strip of --n images walking the code space between two test images; GANs: spherical interpolation between two noise vectors.")] = False,
-    truncation: Annotated[Optional[float], typer.Option("--truncation", help="GANs: draw noise from N(0, 1) truncated to [-T, T] (T > 0; smaller: more typical, less varied).")] = None,
-    reconstruct: Annotated[bool, typer.Option("--reconstruct", help="Autoencoders/VAEs: test images above their reconstructions.")] = False,
-    prompt: Annotated[Optional[list[str]], typer.Option("--prompt", help="Text-to-image models (gan_cls): what to draw; repeat for one labelled row per prompt, twice with --interpolate to walk between them.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto (cuda if available), cpu, cuda, cuda:N.")] = "auto",
+    show_help: Annotated[bool, typer.Option("--help", "-h", help="Show this message; with a model or --weights, that model's task's options.")] = False,
 ) -> None:
-    """Write a grid of what the model does (a classifier: test images titled with predicted and true labels)."""
-    from zoo.engine.inference import load_eval_split, load_trained
+    """[NAME] [OPTIONS]: write a picture of what the model does (a generator: a grid of samples; a classifier: test images titled
+    with its guesses). The other options are the model's task's: `zoo sample NAME --help` lists them
+    (--n, --seed and --out in every task)."""
+    from zoo.cli.options import parse_options
+    from zoo.engine.inference import load_trained
+    from zoo.workflow import describe_owner, sample_picture
 
-    loaded = load_trained(weights, name, data)
-    task = loaded.task
-    options = _task_options(task, loaded.model.zoo_name, label=label, interpolate=interpolate, reconstruct=reconstruct,
-                            truncation=truncation, prompt=prompt)  # refused before any data is loaded
-    examples = load_eval_split(loaded, task.sample_split) if task.sample_split else None
-    path = task.sample(examples, n, out, seed=seed, **options)
+    name, rest = split_name(list(ctx.args))
+    if show_help:
+        print_task_help(ctx, name, weights, "SampleOptions", "sample")
+        return
+    loaded = load_trained(weights, name, data, device)
+    options = parse_options(loaded.task.SampleOptions, rest, describe_owner(loaded))  # before any data loads
+    path = sample_picture(loaded, options)
     console.print(f"wrote {path}", markup=False, highlight=False)
 
 
-def _task_options(task: object, model: str, **given: object) -> dict[str, object]:
-    """The options that were set, each refused in one line unless the task's `sample` takes it."""
-    import inspect
+def split_name(args: list[str]) -> tuple[Optional[str], list[str]]:
+    """The model name or tag, when the command line starts with one, and the task's options after it.
 
-    from zoo.errors import ZooError
+    The name is not a declared argument: the task's options are unknown until the model is, and a
+    declared argument would swallow the first of them."""
+    if args and not args[0].startswith("-"):
+        return args[0], args[1:]
+    return None, args
 
-    chosen = {k: v for k, v in given.items() if v is not None and v is not False}
-    accepted = inspect.signature(task.sample).parameters
-    for key in chosen:
-        if key not in accepted:
-            raise ZooError(f"--{key} does not apply to {model} (a {type(task).__name__.removesuffix('Task').lower()} model)")
-    return chosen
+
+def print_task_help(ctx: typer.Context, name: Optional[str], weights: Optional[str], schema: str, command: str) -> None:
+    """The command's own help; with a model or weights named, the options of that model's task after it."""
+    from zoo.cli.options import options_help
+    from zoo.names import resolve
+    from zoo.tasks import task_class
+
+    typer.echo(ctx.get_help())
+    if name is None and weights is None:
+        typer.echo(f"\nName a model or --weights to see its task's options: zoo {command} dcgan.mnist --help")
+        return
+    if name is not None:
+        spec = resolve(name)[0]
+    else:
+        from zoo.engine.inference import load_trained
+
+        spec = resolve(load_trained(weights).model.zoo_name)[0]
+    task = task_class(spec.entry.task)
+    typer.echo("\n" + options_help(getattr(task, schema), f"Options of {spec.qualified_name}'s task "
+                                                          f"'{spec.entry.task}' ({task.__name__}):"))

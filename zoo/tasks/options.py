@@ -13,8 +13,41 @@ draw, and the file written.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from zoo.errors import ZooError
+
+
+class OptionError(ZooError):
+    """An option the model's task does not take, or a value it refuses: one line, exit code 2."""
+
+
+def flag(field: str) -> str:
+    """A field's command-line spelling: `extractor_weights` -> `--extractor-weights`."""
+    return "--" + field.replace("_", "-")
+
+
+def validate_options(schema: type, values: dict[str, Any], owner: str) -> Any:
+    """`schema(**values)`, with every refusal as one line naming the option (as `--flag`) and what it allows."""
+    from pydantic import ValidationError
+
+    unknown = sorted(set(values) - set(schema.model_fields))
+    if unknown:
+        known = ", ".join(sorted(flag(n) for n in schema.model_fields))
+        raise OptionError(f"option {flag(unknown[0])} does not apply to {owner}; its options: {known}")
+    try:
+        return schema(**values)
+    except ValidationError as err:
+        reasons = []
+        for e in err.errors():
+            loc = e["loc"][0] if e["loc"] else ""
+            shown = flag(str(loc)) if loc else "options"
+            reasons.append(f"{shown}: {e['msg']}" + (f" (got {values.get(loc)!r})" if loc in values else ""))
+        raise OptionError("; ".join(reasons)) from None
+
+
 
 
 class TaskOptions(BaseModel):
