@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from cli_runner import run_zoo
-from plugin_fixtures import TINY_MODEL, model_entry, plugins  # noqa: F401  (fixture)
+from plugin_fixtures import dedent, plugins  # noqa: F401  (fixture)
 
 from zoo.data import DataError, load_dataset
 
@@ -117,7 +117,7 @@ class InvertedBars(ImageSet):
 def bars_manifest(**extra: object) -> dict:
     datasets = [{"name": "bars", "summary": "Bars, 8x8, 2 classes.", "code": "barspkg.tiny:Bars"},
                 {"name": "bars-inverted", "summary": "The bars in negative.", "code": "barspkg.tiny:InvertedBars"}]
-    return {"schema_version": 3, "plugin": {"name": "bars", "version": "0.1"}, "models": [model_entry("tiny_net", "barspkg")],
+    return {"schema_version": 3, "plugin": {"name": "bars", "version": "0.1"}, "models": [],
             "datasets": datasets, **extra}
 
 
@@ -128,7 +128,7 @@ def home(tmp_path, monkeypatch) -> Path:
 
 
 def test_a_plugin_dataset_is_listed_without_import_fetched_with_checksums_and_loaded(plugins, home, capsys):
-    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=TINY_MODEL + BARS)
+    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=BARS)
     listed = json.loads(run_zoo(capsys, "list", "--datasets", "--json").out)
     assert {"name": "bars", "plugin": "bars", "code": "barspkg.tiny:Bars"}.items() <= next(
         r for r in listed if r["name"] == "bars").items()
@@ -141,7 +141,8 @@ def test_a_plugin_dataset_is_listed_without_import_fetched_with_checksums_and_lo
     assert sorted(p.name for p in (home / "data" / "bars").iterdir()) == sorted(
         ["train-images.npy", "train-labels.npy", "test-images.npy", "test-labels.npy"])
     flat = train.images.double().div(255)
-    assert (train.mean[0], train.std[0]) == pytest.approx((flat.mean().item(), flat.std(unbiased=False).item()), abs=1e-6)
+    statistics = (flat.mean().item(), flat.std(unbiased=False).item())
+    assert (train.mean[0], train.std[0]) == pytest.approx(statistics, abs=1e-6)  # declared = measured
 
     rows = {r["name"]: r for r in json.loads(run_zoo(capsys, "data", "list", "--json").out)}
     assert rows["bars"]["splits"] == ["train", "test"] and rows["bars"]["path"] == str(home / "data" / "bars")
@@ -150,11 +151,12 @@ def test_a_plugin_dataset_is_listed_without_import_fetched_with_checksums_and_lo
 
 
 def test_a_derived_plugin_dataset_is_built_from_its_source_on_first_use_and_then_reused(plugins, home, capsys):
-    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=TINY_MODEL + BARS)
+    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=BARS)
     capsys.readouterr()
     inverted = load_dataset("bars-inverted", "test")
     err = capsys.readouterr().err
-    assert f"fetching bars into {home}/data/bars" in err and f"building bars-inverted from bars in {home}/data/bars-inverted" in err
+    assert f"fetching bars into {home}/data/bars" in err
+    assert f"building bars-inverted from bars in {home}/data/bars-inverted" in err
     bars = load_dataset("bars", "test", download=False)
     assert torch.equal(inverted.images, 255 - bars.images) and torch.equal(inverted.labels, bars.labels)
     built = (home / "data" / "bars-inverted" / "test.npy").stat().st_mtime_ns
@@ -163,17 +165,18 @@ def test_a_derived_plugin_dataset_is_built_from_its_source_on_first_use_and_then
 
 
 def test_a_derived_dataset_without_its_source_and_download_says_how_to_fetch_the_source(plugins, home):
-    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=TINY_MODEL + BARS)
-    with pytest.raises(DataError, match=rf"^bars \(train\) is not in {home}/data/bars; run `zoo data fetch bars` or allow download$"):
+    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=BARS)
+    expected = rf"^bars \(train\) is not in {home}/data/bars; run `zoo data fetch bars` or allow download$"
+    with pytest.raises(DataError, match=expected):
         load_dataset("bars-inverted", download=False)
 
 
 def test_a_classifier_trains_on_a_plugin_dataset_through_the_cli(plugins, home, tmp_path, capsys):
-    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=TINY_MODEL + BARS)
+    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=BARS)
     run = tmp_path / "run"
     torch.set_num_threads(1)
-    result = run_zoo(capsys, "train", "lenet5", "--data", "bars", "--epochs", "4", "--batch-size", "16", "--out", str(run),
-                     "--quiet")
+    result = run_zoo(capsys, "train", "lenet5", "--data", "bars", "--epochs", "4", "--batch-size", "16",
+                     "--out", str(run), "--quiet")
     assert result.code == 0, result.err
     assert "lenet5 fitted to bars: num_classes 10 -> 2" in result.err
     config = json.loads((run / "bundle" / "config.json").read_text())
@@ -187,7 +190,8 @@ def test_a_plugin_dataset_whose_module_is_missing_is_one_line_and_the_rest_work(
                 "datasets": [{"name": "ghost-set", "summary": "Nowhere.", "code": "ghostpkg.nowhere:Ghost"}]}
     plugins.install("ghost-plugin", "ghostpkg", manifest)
     fetched = run_zoo(capsys, "data", "fetch", "ghost-set")
-    assert fetched.code == 2 and "cannot import ghostpkg.nowhere" in fetched.err and len(fetched.err.strip().splitlines()) == 1
+    assert fetched.code == 2 and "cannot import ghostpkg.nowhere" in fetched.err
+    assert len(fetched.err.strip().splitlines()) == 1
     listed = run_zoo(capsys, "data", "list", "--all", "--json")
     assert listed.code == 0 and "mnist" in [r["name"] for r in json.loads(listed.out)]
     from zoo.data import dataset_info
@@ -197,23 +201,42 @@ def test_a_plugin_dataset_whose_module_is_missing_is_one_line_and_the_rest_work(
         dataset_info("imagenet")
 
 
-def test_a_dataset_class_that_is_not_an_image_set_or_is_misnamed_is_refused_naming_the_entry(plugins, home):
+def test_a_dataset_class_that_is_not_an_image_set_misnamed_or_derived_from_nothing_is_refused_naming_it(plugins, home):
     from zoo.data import dataset_info
     from zoo.errors import PluginError
 
-    source = BARS + "\n\nclass Plain:\n    name = 'plain'\n"
+    source = BARS + dedent("""
+        class Plain:
+            name = "plain"
+
+
+        class Loop(InvertedBars):
+            name, derived_from = "loop", "loop"
+
+
+        class Orphan(InvertedBars):
+            name, derived_from = "orphan", "nowhere"
+        """)
     datasets = [{"name": "stripes", "summary": "Misnamed.", "code": "barspkg.tiny:Bars"},
-                {"name": "plain", "summary": "Not a dataset class.", "code": "barspkg.tiny:Plain"}]
-    plugins.install("bars-plugin", "barspkg", bars_manifest(datasets=datasets), module_source=TINY_MODEL + source)
-    with pytest.raises(PluginError, match=r"^dataset 'stripes': its class Bars is named 'bars'; set `name = 'stripes'`"):
+                {"name": "plain", "summary": "Not a dataset class.", "code": "barspkg.tiny:Plain"},
+                {"name": "loop", "summary": "Derived from itself.", "code": "barspkg.tiny:Loop"},
+                {"name": "orphan", "summary": "Derived from nothing.", "code": "barspkg.tiny:Orphan"}]
+    plugins.install("bars-plugin", "barspkg", bars_manifest(datasets=datasets), module_source=source)
+    misnamed = r"^dataset 'stripes': its class Bars is named 'bars'; set `name = 'stripes'`"
+    with pytest.raises(PluginError, match=misnamed):
         dataset_info("stripes")
-    with pytest.raises(PluginError, match=r"^dataset 'plain': <class 'barspkg.tiny.Plain'> is not a subclass of zoo.data.ImageSet$"):
+    not_a_dataset = r"^dataset 'plain': <class 'barspkg.tiny.Plain'> is not a subclass of zoo.data.ImageSet$"
+    with pytest.raises(PluginError, match=not_a_dataset):
         dataset_info("plain")
+    with pytest.raises(PluginError, match=r"^dataset 'loop' is derived from itself \(loop -> loop\)$"):
+        load_dataset("loop")
+    with pytest.raises(PluginError, match=r"^dataset 'orphan' is derived from 'nowhere': no dataset 'nowhere'; "):
+        load_dataset("orphan")
 
 
 def test_an_unknown_dataset_is_one_line_with_a_hint_among_the_plugins_ones(plugins, home, tmp_path, capsys):
-    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=TINY_MODEL + BARS)
-    result = run_zoo(capsys, "train", "tiny_net", "--data", "barz", "--out", str(tmp_path / "run"))
+    plugins.install("bars-plugin", "barspkg", bars_manifest(), module_source=BARS)
+    result = run_zoo(capsys, "train", "lenet5", "--data", "barz", "--out", str(tmp_path / "run"))
     assert (result.code, result.err.strip()) == (2, "error: no dataset 'barz'; did you mean: bars")
     assert not (tmp_path / "run").exists()
 

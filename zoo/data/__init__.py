@@ -51,5 +51,5 @@ _LAZY = {
     "cached_datasets": "zoo.data.cache",
 }
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, ("DATASETS", "DataConfig", "DataError", "Dataset", "DatasetInfo",
-                                                               "ImageSet", "dataset_info"))
+_EAGER = ("DATASETS", "DataConfig", "DataError", "Dataset", "DatasetInfo", "ImageSet", "dataset_info")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY, _EAGER)

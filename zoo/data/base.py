@@ -192,8 +192,8 @@ class ImageSet:
 
     def fetch(self, root: Path, *, progress: ProgressFn | None = None) -> None:
         """Put every split's files into `self.path(root)`, verified by checksum (overridden)."""
-        raise DataError(f"{self.name} cannot be fetched by the zoo; put {', '.join(sorted({f for fs in self.files.values() for f in fs}))} "
-                        f"in {self.path(root)}")
+        files = sorted({f for split in self.files.values() for f in split})
+        raise DataError(f"{self.name} cannot be fetched by the zoo; put {', '.join(files)} in {self.path(root)}")
 
     def build(self, root: Path, sources: dict[str, Dataset]) -> None:
         """A derived dataset: write its files under `root` from the source's splits ({split: Dataset})."""
@@ -224,7 +224,8 @@ class ImageSet:
             if tuple(ds.images.shape[1:]) != expected:
                 raise DataError(f"{self.name} images in {where} are {tuple(ds.images.shape[1:])}, expected {expected}")
         if ds.images.shape[0] != ds.labels.shape[0]:
-            raise DataError(f"{self.name} in {where} is corrupt: {ds.images.shape[0]} images but {ds.labels.shape[0]} labels")
+            raise DataError(f"{self.name} in {where} is corrupt: {ds.images.shape[0]} images but "
+                            f"{ds.labels.shape[0]} labels")
         num_classes = len(ds.classes)
         if ds.labels.numel() and (ds.labels.min() < 0 or ds.labels.max() >= num_classes):
             raise DataError(f"{self.name} in {where} is corrupt: labels outside 0..{num_classes - 1}")

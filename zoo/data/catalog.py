@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo.data.base import DataError, DatasetInfo, ImageSet, as_image_set
-from zoo.errors import ZooError
+from zoo.errors import PluginError, ZooError
 
 if TYPE_CHECKING:
     from zoo.data.config import DataConfig
@@ -60,10 +60,18 @@ def dataset_class(name: str) -> type[ImageSet]:
     raise DataError(f"no dataset '{name}'; {hint}")
 
 
-def dataset_for(name: str, config: DataConfig | None = None) -> ImageSet:
+def dataset_for(name: str, config: DataConfig | None = None, _chain: tuple[str, ...] = ()) -> ImageSet:
     """An instance of the dataset `name` means, for `config`; a derived one gets its source's instance."""
     cls = dataset_class(name)
-    parent = dataset_for(cls.derived_from, config) if cls.derived_from else None
+    if cls.derived_from is None:
+        return cls(config)
+    chain = (*_chain, cls.name)
+    if _key(cls.derived_from) in {_key(n) for n in chain}:
+        raise PluginError(f"dataset '{chain[0]}' is derived from itself ({' -> '.join([*chain, cls.derived_from])})")
+    try:
+        parent = dataset_for(cls.derived_from, config, chain)
+    except DataError as err:
+        raise PluginError(f"dataset '{cls.name}' is derived from '{cls.derived_from}': {err}") from None
     return cls(config, parent)
 
 
