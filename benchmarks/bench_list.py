@@ -9,6 +9,8 @@
 2. Registry scale: P synthetic plugins × 20 models, each a real package with a `.dist-info` whose
    `zoo.plugins` entry point names its manifest (found through importlib.metadata exactly as after
    `pip install`). Goal: 100 plugins within 1.5× of the built-ins-only time; cost linear in models.
+3. With `--baseline SITE` (an earlier zoo, `pip install --no-deps --target SITE <checkout>`): `python -m zoo list`
+   of this checkout against the same command on the baseline, in the same interleaved rounds.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def make_plugins(root: Path, n_plugins: int, models_each: int = 20) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--baseline", type=Path, help="--target install of an earlier zoo to compare with")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,6 +80,11 @@ def main() -> None:
             site = Path(tmp) / str(n)
             make_plugins(site, n)
             cases[f"{n}"] = (ZOO, {**os.environ, "PYTHONPATH": str(site)})
+        if args.baseline is not None:  # both as `python -m zoo list` from a neutral directory
+            module = [sys.executable, "-m", "zoo", "list"]
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            cases["module"] = (["env", "-C", tmp, *module], env)
+            cases["baseline"] = (["env", "-C", tmp, *module], {**env, "PYTHONPATH": str(args.baseline.resolve())})
         t = interleaved_medians(cases, args.runs)
 
     print(f"cold `zoo list`: {t['zoo'] * 1000:.0f} ms, `zoo list --json`: {t['json'] * 1000:.0f} ms; "
@@ -89,6 +97,9 @@ def main() -> None:
     slope_a = (t["50"] - t["25"]) / 500
     slope_b = (t["100"] - t["50"]) / 1000
     print(f"marginal cost per model: {slope_a * 1e6:.0f} us (500->1000), {slope_b * 1e6:.0f} us (1000->2000)")
+    if args.baseline is not None:
+        print(f"python -m zoo list: this checkout {t['module'] * 1000:.0f} ms, baseline {t['baseline'] * 1000:.0f} ms "
+              f"(ratio {t['module'] / t['baseline']:.2f})")
 
 
 if __name__ == "__main__":
