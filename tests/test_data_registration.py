@@ -216,11 +216,16 @@ def test_a_dataset_class_that_is_not_an_image_set_misnamed_or_derived_from_nothi
 
         class Orphan(InvertedBars):
             name, derived_from = "orphan", "nowhere"
+
+
+        class Unread(ImageSet):
+            name, derived_from = "unread", "bars"
         """)
     datasets = [{"name": "stripes", "summary": "Misnamed.", "code": "barspkg.tiny:Bars"},
                 {"name": "plain", "summary": "Not a dataset class.", "code": "barspkg.tiny:Plain"},
                 {"name": "loop", "summary": "Derived from itself.", "code": "barspkg.tiny:Loop"},
-                {"name": "orphan", "summary": "Derived from nothing.", "code": "barspkg.tiny:Orphan"}]
+                {"name": "orphan", "summary": "Derived from nothing.", "code": "barspkg.tiny:Orphan"},
+                {"name": "unread", "summary": "No reader, no build.", "code": "barspkg.tiny:Unread"}]
     plugins.install("bars-plugin", "barspkg", bars_manifest(datasets=datasets), module_source=source)
     misnamed = r"^dataset 'stripes': its class Bars is named 'bars'; set `name = 'stripes'`"
     with pytest.raises(PluginError, match=misnamed):
@@ -232,6 +237,8 @@ def test_a_dataset_class_that_is_not_an_image_set_misnamed_or_derived_from_nothi
         load_dataset("loop")
     with pytest.raises(PluginError, match=r"^dataset 'orphan' is derived from 'nowhere': no dataset 'nowhere'; "):
         load_dataset("orphan")
+    with pytest.raises(PluginError, match=r"^dataset 'unread': Unread does not implement read\(\), build\(\) \(see zoo"):
+        load_dataset("unread")
 
 
 def test_an_unknown_dataset_is_one_line_with_a_hint_among_the_plugins_ones(plugins, home, tmp_path, capsys):

@@ -252,6 +252,11 @@ def as_image_set(obj: Any, name: str) -> type[ImageSet]:
     if _key(obj.name) != _key(name):
         raise PluginError(f"dataset '{name}': its class {obj.__name__} is named {obj.name!r}; "
                           f"set `name = {name!r}` to match the manifest")
+    needed = ["read", *(["build"] if obj.derived_from else [])]
+    missing = [m for m in needed if getattr(obj, m) is getattr(ImageSet, m)]
+    if missing:
+        raise PluginError(f"dataset '{name}': {obj.__name__} does not implement {', '.join(f'{m}()' for m in missing)} "
+                          f"(see zoo.data.ImageSet)")
     return obj
 
 

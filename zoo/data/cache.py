@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.data.base import default_root
+from zoo.data.base import ImageSet, default_root
 from zoo.data.catalog import dataset_for, dataset_names
 from zoo.errors import ZooError
 
-__all__ = ["CachedDataset", "cached_datasets", "dataset_dir", "default_root", "present_splits", "split_files"]
+__all__ = ["CachedDataset", "cacheable_datasets", "cached_datasets", "dataset_dir", "default_root", "present_splits",
+           "split_files"]
 
 
 def dataset_dir(name: str, root: Path | None = None) -> Path:
@@ -55,7 +56,7 @@ def cached_datasets(root: Path | None = None) -> list[CachedDataset]:
     return rows
 
 
-def cacheable_datasets() -> list:
+def cacheable_datasets() -> list[ImageSet]:
     """An instance of every registered dataset that keeps files in the cache (not image folders, not
     a plugin's dataset whose code does not import: `zoo plugins` reports those)."""
     out = []
