@@ -18,22 +18,12 @@ from zoo.data.base import ImageSet, default_root
 from zoo.data.catalog import dataset_for, dataset_names
 from zoo.errors import ZooError
 
-__all__ = ["CachedDataset", "cacheable_datasets", "cached_datasets", "dataset_dir", "default_root", "present_splits",
-           "split_files"]
+__all__ = ["CachedDataset", "cacheable_datasets", "cached_datasets", "dataset_dir", "default_root"]
 
 
 def dataset_dir(name: str, root: Path | None = None) -> Path:
     """The directory holding a named dataset's files under `root`."""
     return dataset_for(name).path(root)
-
-
-def split_files(name: str, split: str, root: Path | None = None) -> list[Path]:
-    return dataset_for(name).split_files(root, split)
-
-
-def present_splits(name: str, root: Path | None = None) -> list[str]:
-    """The splits of `name` whose files all exist under `root`."""
-    return dataset_for(name).present_splits(root)
 
 
 @dataclass(frozen=True)
