@@ -20,8 +20,14 @@ def config_class(spec: ModelSpec) -> type[ModelConfig]:
     return cls
 
 
-def config_for(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> ModelConfig:
+def config_for(spec: ModelSpec, overrides: dict[str, Any] | ModelConfig | None = None) -> ModelConfig:
+    """The model's validated config: its variant's defaults under `overrides` (a config already of the model's
+    class is returned as it is: validated once)."""
     cls = config_class(spec)
+    if isinstance(overrides, cls):
+        return overrides
+    if isinstance(overrides, ModelConfig):
+        overrides = overrides.model_dump()
     return validate_config(cls, {**spec.entry.defaults, **(overrides or {})}, f"config for {spec.name}")
 
 

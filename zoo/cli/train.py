@@ -15,7 +15,7 @@ from zoo.cli.app import app, note
 @app.command("train")
 def train_cmd(
     name: Annotated[Optional[str], typer.Argument(help="Model or family name (optional with --resume).", autocompletion=complete.model_names)] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="Dataset: mnist, fashion-mnist, cifar10, mnist-captions, or an image folder.", autocompletion=complete.datasets)] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Dataset: a registered one (`zoo list --datasets`) or an image folder.", autocompletion=complete.datasets)] = None,
     config_file: Annotated[Optional[Path], typer.Option("--config", help="YAML/JSON run config (model/data/train sections) or model config.")] = None,
     sets: Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: train.lr=0.1, model.num_classes=5, data.val_size=5000, or a bare unambiguous key.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs to train.")] = None,

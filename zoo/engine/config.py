@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
-from zoo.config import ZooConfig, apply_overrides, parse_assignment, validate_config
+from zoo.config import ModelConfig, ZooConfig, apply_overrides, parse_assignment, validate_config
+from zoo.data.config import DataConfig
 from zoo.errors import ConfigError
 
 Optimizer = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
@@ -80,6 +81,8 @@ class TrainConfig(ZooConfig):
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process (default: cores / processes).")
     device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N.")
     init_from: str | None = Field(None, description="Start from this bundle's weights (a fresh head when num_classes differs).")
+    eval_extractor: str = Field("lenet5_mnist", description="GANs: the feature extractor (`zoo list --extractors`) "
+                                "whose features score FID each evaluation and whose classes give the coverage.")
     eval_extractor_weights: str | None = Field(None, description="GANs: LeNet-5 weights (a lenet5 bundle or file, e.g. "
                                                "one trained on the run's dataset) whose features score FID each "
                                                "evaluation and whose classes give the coverage; default lenet5.mnist.")
@@ -102,20 +105,28 @@ class TrainConfig(ZooConfig):
 
 class ModelSection(ZooConfig):
     name: str = Field(description="The model, as `plugin:model`.")
-    config: dict[str, Any] = Field(description="The model family's config, validated by its config class.")
+    config: SerializeAsAny[ModelConfig] = Field(description="The model family's config, an instance of its config "
+                                                            "class (validated once, from a dict, by that class).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_config(cls, data: Any) -> Any:
+        """A dict `config` (a config file, config.yaml) becomes the model's own config class, validated once."""
+        if isinstance(data, dict) and isinstance(data.get("config"), dict) and isinstance(data.get("name"), str):
+            from zoo.building import config_for
+            from zoo.names import resolve
+
+            data = {**data, "config": config_for(resolve(data["name"])[0], data["config"])}
+        return data
 
 
 class RunConfig(ZooConfig):
-    """A run's whole config; `config.yaml` in the run directory."""
+    """A run's whole config; `config.yaml` in the run directory. After `compose` every section is its own
+    validated class (the model's config class, DataConfig, TrainConfig): nothing re-validates them later."""
 
     model: ModelSection
-    data: dict[str, Any] = Field(description="zoo.data.DataConfig fields.")
+    data: DataConfig = Field(description="Which dataset the run reads and how its images meet the model.")
     train: TrainConfig = Field(default_factory=TrainConfig)
-
-    def data_config(self) -> Any:
-        from zoo.data import DataConfig
-
-        return validate_config(DataConfig, self.data, "data config")
 
 
 def compose(
@@ -146,8 +157,7 @@ def compose(
     data = validate_config(DataConfig, doc.get("data", {}), "data config")
     model_config = _fit_to_data(spec, doc.get("model", {}).get("config", {}), data, notes if notes is not None else [])
     train = validate_config(TrainConfig, doc.get("train", {}), "train config")
-    return RunConfig(model=ModelSection(name=spec.qualified_name, config=model_config.model_dump(mode="json")),
-                     data=data.model_dump(mode="json"), train=train)
+    return RunConfig(model=ModelSection(name=spec.qualified_name, config=model_config), data=data, train=train)
 
 
 def _fit_to_data(spec: Any, model_doc: dict[str, Any], data: Any, notes: list[str]) -> Any:

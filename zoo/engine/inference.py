@@ -72,8 +72,8 @@ def load_trained(weights: str | None, model_name: str | None = None, data: str |
         data_doc = {"name": bundle.data if bundle is not None and bundle.data else "mnist"}
     if run_data is None and pre is not None:
         data_doc["normalize"] = pre.mean is not None
-    config = RunConfig(model=ModelSection(name=spec.qualified_name, config=model.zoo_config.model_dump(mode="json")),
-                       data=DataConfig(**data_doc).model_dump(mode="json"),
+    config = RunConfig(model=ModelSection(name=spec.qualified_name, config=model.zoo_config),
+                       data=DataConfig(**data_doc),
                        train=recipe_of(model.zoo_config))  # the weights' own recipe: a critic's batch splits into d_steps
     dev = pick_device(device, Dist())
     model = model.to(dev).eval()

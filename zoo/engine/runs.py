@@ -167,7 +167,7 @@ def _launch(config: Any, run: RunDir, req: RunRequest) -> int:
     from zoo.engine.config import to_yaml
     from zoo.engine.distributed import launch
 
-    load_dataset(config.data_config(), "train")  # fetch once here, not in every worker at the same time
+    load_dataset(config.data, "train")  # fetch once here, not in every worker at the same time
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "run.yaml"
         cfg.write_text(to_yaml(config))

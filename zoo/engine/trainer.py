@@ -180,14 +180,14 @@ class Trainer:
     # ------------------------------------------------------------------ setup
 
     def setup(self) -> None:
-        from zoo.api import build, config_for, resolve
+        from zoo.api import build, resolve
         from zoo.tasks import task_class
 
         torch.set_num_threads(self.train.threads or max(1, (os.cpu_count() or 1) // self.dist.local_world))
         distributed.init(self.dist, self.device)
         spec, _ = resolve(self.config.model.name)
         torch.manual_seed(self.train.seed)
-        model = build(spec, config_for(spec, self.config.model.config))
+        model = build(spec, self.config.model.config)
         if self.train.init_from:
             self._init_from(model)
         frozen = freeze(model, self.train.freeze)
@@ -197,7 +197,7 @@ class Trainer:
         if self.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.task = task_class(spec.entry.task)(self.model, self.config, self.device)
-        data = self.config.data_config()
+        data = self.config.data
         self.train_data = self.task.load_split("train", self.train.max_train_examples)
         if self.train.labels_per_class:
             self.train_data = labelled_subset(self.train_data, self.train.labels_per_class, self.train.seed)

@@ -39,7 +39,7 @@ class Task:
         self.model = model
         self.config = config
         self.device = device
-        self.data_config = config.data_config()
+        self.data_config = config.data
         if config.train.eval_extractor_weights is not None and not self.scores_with_extractor:
             from zoo.errors import ConfigError
 
