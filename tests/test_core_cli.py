@@ -121,3 +121,11 @@ def test_cli_py_and_python_m_zoo_run_the_same_app():
     via_script = subprocess.run([sys.executable, str(ROOT / "cli.py"), "list", "--json"], capture_output=True,
                                 text=True, check=True, cwd=ROOT)
     assert json.loads(via_module.stdout) == json.loads(via_script.stdout)
+
+
+def test_list_into_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    result = subprocess.run(f"'{sys.executable}' -m zoo list | head -1", shell=True, capture_output=True, text=True)
+    assert result.stdout.startswith("name") and "Traceback" not in result.stderr and "Error" not in result.stderr

@@ -37,8 +37,16 @@ def main(argv: list[str] | None = None) -> None:
     from zoo.cli.fast import answer
 
     args = list(sys.argv[1:] if argv is None else argv)
-    code = answer(args)  # `zoo list` from the index, before typer, rich and pydantic are imported
-    sys.exit(run(args) if code is None else code)
+    try:
+        code = answer(args)  # `zoo list` from the index, before typer, rich and pydantic are imported
+        code = run(args) if code is None else code
+        sys.stdout.flush()
+    except BrokenPipeError:  # `zoo list | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        code = 0
+    sys.exit(code)
 
 
 def run(args: list[str]) -> int:

@@ -9,18 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-SCORE_KEYS = ("fid", "is", "mode_score", "kid", "mmd", "one_nn", "wasserstein", "precision", "recall")
 
 
 def scores_table(doc: dict[str, Any]) -> Any:
     """metric, value, detail and seconds of every generator metric in `doc` (`EvalResult.to_dict()`)."""
     from rich.table import Table
 
+    from zoo.metrics.evaluation import METRICS
+
     table = Table(box=None, header_style="bold")
     for column in ("metric", "value", "detail", "seconds"):
         table.add_column(column, justify="left" if column in ("metric", "detail") else "right")
     seconds = doc.get("seconds", {})
-    for m in (k for k in SCORE_KEYS if k in doc):
+    for m in (k for k in METRICS if k in doc):
         value = doc[m]
         job = "precision_recall" if m in ("precision", "recall") else m
         spent = f"{seconds[job]:.2f}" if job in seconds else ""
