@@ -274,7 +274,7 @@ def measure(model: torch.nn.Module) -> dict:
     """FID (10k vs MNIST test, LeNet features) and lenet5.mnist's census of 10k samples."""
     from zoo.data import load_dataset
     from zoo.metrics import fid, load_extractor
-    from zoo.tasks.adversarial import coverage
+    from zoo.metrics.coverage import coverage
 
     extractor = load_extractor("lenet5_mnist")
     gen = torch.Generator().manual_seed(0)
@@ -298,7 +298,7 @@ def generator_census(model: torch.nn.Module, extractor: torch.nn.Module) -> dict
     sample's generator and its digit. 0 when every generator draws the same mix of digits; log k
     when no two draw the same digit."""
     from zoo.metrics.classifier import mean_kl
-    from zoo.tasks.adversarial import coverage
+    from zoo.metrics.coverage import coverage
 
     k = model.config.num_generators
     gen = torch.Generator().manual_seed(1)

@@ -16,7 +16,8 @@ from zoo.engine.distributed import Dist
 from zoo.engine.trainer import Stepper, build_optimizer
 from zoo.errors import ConfigError
 from zoo.tasks import task_class
-from zoo.tasks.adversarial import AdversarialTask, gradient_penalty
+from zoo.tasks.adversarial import AdversarialTask
+from zoo_plugins.gans.objectives.wasserstein_gp import gradient_penalty
 
 GANS = zoo.list_models(task="adversarial")
 TINY = {"gan": ["model.hidden=16"], "cgan": ["model.hidden=16"], "lsgan": ["model.hidden=16"]}
@@ -63,7 +64,7 @@ def test_every_variant_trains_forty_d_steps_on_mnist_without_diverging(name, dig
     assert list(metrics)[0] == "loss" and {"g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"} <= set(metrics)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert any(not torch.equal(v, before[k]) for k, v in model.generator.state_dict().items())
-    if task.game.loss == "wasserstein":
+    if model.zoo_config.objective.startswith("wasserstein"):
         assert "wasserstein" in metrics
 
 
@@ -76,19 +77,19 @@ def test_gradient_penalty_equals_the_hand_computed_value_for_a_linear_critic():
         def forward(self, x, labels=None):
             return (x * self.w).flatten(1).sum(1, keepdim=True), x.flatten(1)
 
-    real, fake = torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2)
-    penalty = gradient_penalty(Linear(), real, fake, None, weight=10.0)
+    real, fake, critic = torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2), Linear()
+    penalty = gradient_penalty(lambda x: critic(x)[0], real, fake, weight=10.0)
     assert penalty.item() == pytest.approx(10.0 * (5.0 - 1.0) ** 2)  # ||w|| = 5 for every interpolate
 
 
 def test_gradient_penalty_is_zero_for_a_unit_gradient_and_backpropagates_to_the_critic():
     w = nn.Parameter(torch.tensor([0.6, 0.8]))
-    critic = lambda x, labels=None: ((x * w).sum(1, keepdim=True), x)  # noqa: E731
-    penalty = gradient_penalty(critic, torch.randn(4, 2), torch.randn(4, 2), None, weight=10.0)
+    critic = lambda x: (x * w).sum(1, keepdim=True)  # noqa: E731
+    penalty = gradient_penalty(critic, torch.randn(4, 2), torch.randn(4, 2), weight=10.0)
     assert penalty.item() == pytest.approx(0.0, abs=1e-10)
     with torch.no_grad():
         w.mul_(2.0)  # ||w|| = 2 now: penalty 10 * (2 - 1)^2, gradient 10 * 2 * (||w|| - 1) * w / ||w||
-    penalty = gradient_penalty(critic, torch.randn(4, 2), torch.randn(4, 2), None, weight=10.0)
+    penalty = gradient_penalty(critic, torch.randn(4, 2), torch.randn(4, 2), weight=10.0)
     penalty.backward()
     assert penalty.item() == pytest.approx(10.0)
     assert torch.allclose(w.grad, 20.0 * w.detach() / 2.0)
@@ -96,7 +97,7 @@ def test_gradient_penalty_is_zero_for_a_unit_gradient_and_backpropagates_to_the_
 
 def test_weight_clipping_bounds_hold_after_every_critic_step(digits, monkeypatch):
     model, task, modules, stepper = setup("wgan")
-    c = task.game.clip_value
+    c = task.objective.clip_value
     assert c == 0.01 and max(p.abs().max() for p in model.discriminator.parameters()) > c  # N(0, 0.02) init exceeds c
     checked = []
     original = AdversarialTask.d_step
@@ -140,7 +141,7 @@ def test_unrolled_discriminator_is_put_back_after_the_generator_step(digits):
 @pytest.mark.parametrize("arch, size", [("dcgan", "model.width=8"), ("mlp", "model.hidden=16")])
 def test_madgan_discriminator_learns_which_generator_made_a_sample(arch, size, digits):
     model, task, modules, stepper = setup("madgan", f"model.arch={arch}", size=[size])
-    k = task.game.generators
+    k = model.config.num_generators
     for batch in batches(digits, 32, 60):
         metrics = task.train_step(batch, modules, stepper)
     with torch.no_grad():  # fresh fakes, in train mode: batch-norm statistics of a batch, as D sees them in training
@@ -151,26 +152,26 @@ def test_madgan_discriminator_learns_which_generator_made_a_sample(arch, size, d
 
 
 def test_madgan_generators_share_each_noise_vector_so_d_must_tell_them_apart_on_the_same_z():
-    model, task, _, _ = setup("madgan", "model.num_generators=3", size=["model.width=8"])
-    z, which = task.noise(10), task.fake_condition(10)
+    model, _, _, _ = setup("madgan", "model.num_generators=3", size=["model.width=8"])
+    z, which = model.train_noise(10), model.fake_condition(10)
     assert which.tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
     for group in range(4):  # rows 3j .. 3j + 2 hold z_j, one row per generator
         rows = z[3 * group:3 * group + 3]
         assert all(torch.equal(row, rows[0]) for row in rows)
     assert len(set(map(tuple, z.tolist()))) == 4
-    _, plain, _, _ = setup("dcgan")
-    assert len(set(map(tuple, plain.noise(10).tolist()))) == 10  # one generator: every row its own z
+    plain, _, _, _ = setup("dcgan")
+    assert len(set(map(tuple, plain.train_noise(10).tolist()))) == 10  # one generator: every row its own z
 
 
 def test_madgan_d_loss_is_the_mean_cross_entropy_over_a_real_batch_and_one_generated_batch_per_generator(digits):
     model, task, _, _ = setup("madgan", "model.arch=mlp", size=["model.hidden=16"])
-    d, g, k = model.discriminator, model.generator, task.game.generators
+    d, g, k = model.discriminator, model.generator, model.config.num_generators
     real = task.prepare(next(batches(digits, 32, 1))["images"])
     torch.manual_seed(5)
     loss, _ = task.d_loss(d, real, None)
     torch.manual_seed(5)
     with torch.no_grad():
-        fake, which = g(task.noise(32), task.fake_condition(32)), task.fake_condition(32)
+        fake, which = g(model.train_noise(32), model.fake_condition(32)), model.fake_condition(32)
         # the authors' batch: 32 real images, then as many from each generator (each fake here stands k times)
         images = torch.cat([real, fake.repeat_interleave(k, 0)])
         targets = torch.cat([torch.full((32,), k), which.repeat_interleave(k)])
@@ -180,8 +181,8 @@ def test_madgan_d_loss_is_the_mean_cross_entropy_over_a_real_batch_and_one_gener
 
 def test_madgan_without_identification_trains_every_generator_against_a_real_or_fake_discriminator(digits):
     model, task, modules, stepper = setup("madgan", "model.arch=mlp", "model.identify=false", size=["model.hidden=16"])
-    k = task.game.generators
-    assert (task.game.loss, k) == ("non_saturating", 4)
+    k = model.config.num_generators
+    assert (model.zoo_config.objective, k) == ("non_saturating", 4)
     heads = [{n: p.clone() for n, p in head.named_parameters()} for head in model.generator.heads]
     for batch in batches(digits, 32, 10):
         metrics = task.train_step(batch, modules, stepper)
@@ -279,7 +280,7 @@ def test_discriminator_optimizer_takes_its_own_settings_from_train_optim():
 def test_wgan_recipe_is_rmsprop_5e_5_and_five_critic_steps_per_batch():
     config = compose("wgan")
     assert (config.train.optimizer, config.train.lr, config.train.batch_size) == ("rmsprop", 5e-5, 320)
-    assert config.model.config["d_steps"] == 5 and config.model.config["clip_value"] == 0.01
+    assert config.model.config.d_steps == 5 and config.model.config.clip_value == 0.01
 
 
 @pytest.mark.parametrize("name, assignment", [

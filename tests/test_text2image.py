@@ -116,17 +116,15 @@ def _task(model, data=None):
 def test_matching_aware_d_loss_terms_equal_a_hand_computed_batch():
     model = _tiny().eval()
     task = _task(model)
-    vocabulary = ["a thin one", "a thick two", "the digit 3", "four, slanted"]
-    task._inputs = model.text_encoder.prepare(vocabulary)
-    task._digits = torch.tensor([1, 2, 3, 4])
+    model.set_captions(["a thin one", "a thick two", "the digit 3", "four, slanted"])
     real = torch.rand(4, 1, 32, 32) * 2 - 1
     ids = torch.tensor([0, 1, 2, 3])
     torch.manual_seed(0)
     loss, metrics = task.d_loss(model.discriminator, real, ids)
     torch.manual_seed(0)  # the same fake noise again
     with torch.no_grad():
-        text = model.text_encoder(task._inputs[ids])
-        wrong = model.text_encoder(task._inputs[ids.roll(1, 0)])  # each roll-by-one caption names another digit here
+        text = model.encode(ids)
+        wrong = model.encode(ids.roll(1, 0))  # each roll-by-one caption names another digit here
         fake = model.generator(torch.randn(4, 8), text)
         s_r = torch.sigmoid(model.discriminator(real, text)[0]).flatten().tolist()
         s_w = torch.sigmoid(model.discriminator(real, wrong)[0]).flatten().tolist()
@@ -138,19 +136,35 @@ def test_matching_aware_d_loss_terms_equal_a_hand_computed_batch():
 
 def test_mismatched_captions_name_another_digit():
     model = _tiny()
-    task = _task(model)
-    task._digits = torch.tensor([0, 0, 0, 1, 2, 2])
+    model.set_captions(["a handwritten zero", "a thin zero", "0, slanted", "a thick one", "a two", "the digit 2"])
+    digits = torch.tensor([0, 0, 0, 1, 2, 2])
     ids = torch.tensor([0, 1, 2, 3, 4, 5, 0, 3])
-    wrong = task.mismatched(ids)
-    assert (task._digits[wrong] != task._digits[ids]).all()
+    wrong = model.mismatched(ids)
+    assert (digits[wrong] != digits[ids]).all()
+    assert _tiny(matching_aware=False).mismatched(ids) is None
 
 
-def test_gan_int_adds_an_interpolated_text_term_to_g_loss():
-    from zoo.tasks.adversarial import Game
-
+def test_gan_int_adds_an_interpolated_text_term_to_g_loss(monkeypatch):
     model = _tiny()
-    assert Game(**model.game()).interpolation == 0.5 and Game(**model.game()).matching_aware
-    assert Game(**_tiny(interpolation=None, matching_aware=False).game()).interpolation is None
+    text = torch.randn(4, model.text_encoder.dim)
+    torch.testing.assert_close(model.interpolated(text), 0.5 * text + 0.5 * text.roll(1, 0))
+    assert _tiny(interpolation=None).interpolated(text) is None
+    real = torch.rand(4, 1, 32, 32) * 2 - 1
+    for gan, terms in ((model, 2), (_tiny(interpolation=None), 1)):  # captions of the data, then interpolated ones
+        gan.set_captions(["a thin one", "a thick two", "the digit 3", "four, slanted"], torch.tensor([[0], [1], [2], [3]]))
+        task, seen = _task(gan), []
+        monkeypatch.setattr(task, "g_loss", lambda d, out, features, real, condition: seen.append(out) or out.mean())
+        task.g_step(gan.generator, [(real, torch.tensor([0, 1, 2, 3]))], _NoStep())
+        assert len(seen) == terms
+
+
+class _NoStep:
+    """A stepper that only runs the backward pass (g_step's contract), so no optimizer is needed."""
+
+    optimizers: dict = {}
+
+    def step(self, loss, name="model"):
+        loss.backward()
 
 
 def test_real_sentence_encoder_embeds_offline_and_caches_each_caption(tmp_path, monkeypatch):

@@ -10,14 +10,16 @@ with a tanh output, LeakyReLU(0.2) in D; Adam 2e-4, beta1 0.5, batch 128; weight
 
 Sizes: 28 px (7 -> 14 -> 28), 32 px (4 -> 8 -> 16 -> 32) and 64 px (4 -> ... -> 64); each
 upsampling halves the channels, ending at `width` (the paper's 64 px LSUN model is
-1024-512-256-128, width 128); `d_width` sizes D apart from G. `ConvGenerator` and
+1024-512-256-128, width 128); `d_width` sizes D apart from G. The objective is the paper's
+non-saturating log loss unless `objective` names another registered one (hinge, least_squares,
+relativistic_average, ...). `ConvGenerator` and
 `ConvDiscriminator` are also the networks of WGAN/WGAN-GP and MAD-GAN, which took the DCGAN
 architecture.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import Field, field_validator
@@ -46,9 +48,6 @@ class DCGANConfig(DiscriminatorWidth, Remedies, GameConfig):
                                              "doubled at each coarser scale. The paper's 64 px LSUN model has 128; "
                                              "32 is sized for CPU training on 28-32 px digits (width 64 costs 3x per "
                                              "step).")
-    loss: Literal["non_saturating", "minimax", "least_squares"] = Field(
-        "non_saturating", description="G's loss: non_saturating maximises log D(G(z)) (the paper's choice); minimax "
-                                      "minimises log(1 - D(G(z))); least_squares is LSGAN's.")
     conditional: bool = Field(False, description="Condition G and D on the class label (one-hot, as in cGAN).")
 
     @field_validator("image_size")

@@ -6,7 +6,7 @@ X. Mao et al. "Least Squares Generative Adversarial Networks." ICCV 2017.
 
 Variants (manifest `defaults`):
 
-| model | loss           | conditional |
+| model | objective      | conditional |
 | ----- | -------------- | ----------- |
 | gan   | non_saturating | no          |
 | cgan  | non_saturating | yes         |
@@ -17,13 +17,14 @@ pixels. D: pixels (+ one-hot label) -> 2 hidden, hidden (LeakyReLU 0.2) -> one l
 Deviations, and why: Goodfellow et al.'s MNIST D used maxout units and dropout, and Mirza &
 Osindero mapped z and y through separate layers before joining them; here both networks are
 the plain LeakyReLU MLPs of the common PyTorch re-implementations, so the three variants differ
-only in loss and conditioning and compare on one footing. G's default loss is the
-non-saturating one the 2014 paper recommends (section 3); `loss=minimax` is the game as written.
+only in objective and conditioning and compare on one footing. G's default loss is the
+non-saturating one the 2014 paper recommends (section 3); `objective=minimax` is the game as
+written, and any registered objective (`zoo list --objectives`) may be given.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -34,9 +35,6 @@ from zoo_plugins.gans.base import GAN, GameConfig, MinibatchDiscrimination, Reme
 
 class MLPGANConfig(Remedies, GameConfig):
     hidden: int = Field(256, ge=4, description="G's first hidden width (then 2x, 4x); D's last (after 2x).")
-    loss: Literal["non_saturating", "minimax", "least_squares"] = Field(
-        "non_saturating", description="non_saturating: G maximises log D(G(z)) (the paper's advice); minimax: G "
-                                      "minimises log(1 - D(G(z))); least_squares: LSGAN's a=0, b=c=1 losses.")
     conditional: bool = Field(False, description="Feed the one-hot class label to G and D (cGAN).")
 
     def train_defaults(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ discriminator has k + 1 softmax outputs, k for "made by generator i" and one for
 minimises the cross-entropy of those k + 1 classes, so to tell the generators apart it pushes
 them towards different modes; each generator wants its samples classed as real. G's loss is
 the non-saturating -log D_real(G_i(z)), the form the paper trains with (section 3.1, as in
-Goodfellow et al.). Networks (`arch`): the DCGAN layout (`dcgan.ConvGenerator` with k output
+Goodfellow et al.): the registered objective `identification`. Networks (`arch`): the DCGAN layout (`dcgan.ConvGenerator` with k output
 heads, `dcgan.ConvDiscriminator` with k + 1 outputs), or the fully connected networks of `gan`
 (`arch=mlp`: its hidden layers shared, k output layers), so that MAD-GAN can be set against a
 plain GAN of either kind on one footing.
@@ -22,17 +22,18 @@ their mean over one real batch and k generated ones does. Deviation: the authors
 every one of a batch's noise vectors (k B fakes for B real images); here a batch of B has B / k
 vectors, so B fakes, and a MAD-GAN step costs what a GAN step does.
 
-`identify=false` keeps the k generators but gives D one real/fake output and the plain GAN loss:
-the ablation that tells what the identification adds to having several generators.
+`identify=false` keeps the k generators but gives D one real/fake output and the plain GAN loss
+(`objective`, default non_saturating; any objective that does not name generators): the
+ablation that tells what the identification adds to having several generators.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from torch import nn
 
 from zoo_plugins.gans.base import GAN, GameConfig, dcgan_init
@@ -41,6 +42,8 @@ from zoo_plugins.gans.gan import MLPDiscriminator, mlp_trunk, pixels
 
 
 class MADGANConfig(DiscriminatorWidth, GameConfig):
+    objective_options: ClassVar[tuple[str, ...]] = ("label_smoothing",)
+
     arch: Literal["dcgan", "mlp"] = Field("dcgan", description="The networks: dcgan (convolutional, sized by "
                                                                "`width`) or mlp (gan's, sized by `hidden`).")
     width: int = Field(32, ge=4, description="Channels of G's last shared layer and D's first (unless d_width; "
@@ -55,8 +58,34 @@ class MADGANConfig(DiscriminatorWidth, GameConfig):
     identify: bool = Field(True, description="D names each fake's generator (k + 1 outputs). False is the ablation: "
                                              "the same k generators against a real/fake D with one output.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_follows_identify(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("objective") is None:
+            try:
+                identify = TypeAdapter(bool).validate_python(data.get("identify", True))
+            except ValidationError:  # the field's own validation says what is wrong
+                return data
+            data = {**data, "objective": "identification" if identify else "non_saturating"}
+        return data
+
+    @property
+    def generators(self) -> int:
+        return self.num_generators
+
     @model_validator(mode="after")
     def _fits_arch(self) -> "MADGANConfig":
+        from zoo.errors import ZooError
+        from zoo.objectives import load_objective
+
+        try:
+            names_generators = load_objective(self.objective).identifies_generators
+        except ZooError as err:
+            raise ValueError(str(err)) from None
+        if names_generators != self.identify:
+            raise ValueError(f"objective={self.objective} does not go with identify={str(self.identify).lower()}: "
+                             "a D that names the generators trains with identification, a real/fake D with another "
+                             "objective")
         for unused in {"dcgan": ["hidden"], "mlp": ["width", "d_width"]}[self.arch]:
             if getattr(self, unused) != type(self).model_fields[unused].default:  # a saved config holds the default
                 raise ValueError(f"{unused} does not apply to arch={self.arch}")
@@ -137,8 +166,15 @@ class MADGAN(GAN):
                     ConvDiscriminator(config, config.discriminator_width, conditional=False, outputs=outputs))
         super().__init__(config, *nets)
 
-    def game(self) -> dict[str, Any]:
-        return {**super().game(), "loss": "identification" if self.config.identify else "non_saturating"}
+    def fake_condition(self, n: int, real: torch.Tensor | None = None) -> torch.Tensor:
+        """Which generator makes each fake: row i from generator i mod k."""
+        return torch.arange(n, device=self._device()) % self.config.num_generators
+
+    def train_noise(self, n: int) -> torch.Tensor:
+        """n x latent_dim from N(0, I), each vector given to all k generators in turn (rows k j .. k j + k - 1
+        share z_j), as in the authors' code: D must then tell the generators apart on the same z."""
+        k = self.config.num_generators
+        return torch.randn(-(-n // k), self.latent_dim, device=self._device()).repeat_interleave(k, 0)[:n]
 
     def export_inputs(self, batch_size: int) -> dict[str, torch.Tensor]:
         """Noise, and which generator makes each image (0..k-1)."""

@@ -11,7 +11,8 @@ Variants (manifest `defaults`):
 | wgan_gp | lambda (||grad D(x^)|| - 1)^2, lambda = 10 | none        | Adam 1e-4, betas (0, 0.9), n_critic 5 |
 
 The critic has no sigmoid: its output is a score, and E[D(x)] - E[D(G(z))] estimates the
-Wasserstein distance. Both papers use the DCGAN networks (Arjovsky et al. section 4), so
+Wasserstein distance. The losses are the registered objectives `wasserstein_clip` and
+`wasserstein_gp`; `objective` follows `critic`. Both papers use the DCGAN networks (Arjovsky et al. section 4), so
 these are `dcgan.ConvGenerator` and `dcgan.ConvDiscriminator`. WGAN-GP drops batch norm from
 the critic because the penalty is per sample and batch norm couples the samples (section 4).
 Batch 64 per critic step as in both papers, so one engine step (one G update) reads
@@ -21,7 +22,7 @@ reference code took) is 0.99.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -35,6 +36,8 @@ CRITICS = {  # critic -> the constraint's default strength
 
 
 class WGANConfig(DiscriminatorWidth, GameConfig):
+    objective_options: ClassVar[tuple[str, ...]] = ("clip_value", "gradient_penalty")
+
     width: int = Field(32, ge=4, description="Channels of G's last hidden layer and the critic's first (unless "
                                              "d_width; DCGAN layout).")
     critic: Literal["clip", "gp"] = Field("clip", description="How the critic is kept 1-Lipschitz: clip its weights "
@@ -60,11 +63,14 @@ class WGANConfig(DiscriminatorWidth, GameConfig):
         if critic == "gp" and data.get("critic_norm"):
             raise ValueError("critic_norm=true does not apply to critic=gp: the gradient penalty is per sample and "
                              "batch norm couples the samples (Gulrajani et al. section 4)")
-        filled = {**CRITICS.get(critic, {}), "critic_norm": critic == "clip"}
+        filled = {**CRITICS.get(critic, {}), "critic_norm": critic == "clip", "objective": f"wasserstein_{critic}"}
         return {**filled, **{k: v for k, v in data.items() if v is not None}}
 
     @model_validator(mode="after")
     def _sized(self) -> WGANConfig:
+        if self.objective != f"wasserstein_{self.critic}":
+            raise ValueError(f"objective={self.objective} does not apply to wgan with critic={self.critic}: its "
+                             f"objective follows the critic (wasserstein_{self.critic}); dcgan takes any objective")
         if self.image_size not in BASE_SIDE:
             raise ValueError(f"the DCGAN networks are sized for {', '.join(map(str, BASE_SIDE))} pixels, not {self.image_size}")
         return self
@@ -84,6 +90,3 @@ class WGAN(GAN):
                          ConvGenerator(config, config.width, config.conditional),
                          ConvDiscriminator(config, config.discriminator_width, config.conditional,
                                            norm=bool(config.critic_norm)))
-
-    def game(self) -> dict[str, Any]:
-        return {**super().game(), "loss": "wasserstein"}

@@ -9,19 +9,20 @@ D: DCGAN's strided convs (LeakyReLU 0.2, batch norm but on the input layer) down
 embedding, projected to 128 the same way, is replicated over the 4 x 4 grid and concatenated
 with the conv features, then a 1 x 1 conv and a 4 x 4 conv give one logit (section 4.1).
 
-Training (the `adversarial` task, text as the condition):
+Training (the `text-to-image` task: the adversarial schedule, captions as the condition):
 - GAN-CLS, the matching-aware discriminator (algorithm 1): (real image, right text) is real;
-  (real image, wrong text) and (fake image, right text) are fake, weighted 1/2 each;
+  (real image, wrong text) and (fake image, right text) are fake, weighted 1/2 each (the log-loss
+  objectives read the wrong pairs `mismatched` gives: captions naming another digit);
 - GAN-INT: G is also trained on embeddings interpolated between two captions of the batch,
-  beta t1 + (1 - beta) t2 with beta = 0.5 (section 4.3); D never sees those.
+  beta t1 + (1 - beta) t2 with beta = 0.5 (section 4.3; `interpolated`); D never sees those.
 
 Deviations, and why: the paper's encoder is a char-CNN-RNN pretrained on the images' captions
 with a joint embedding loss; here the default is a frozen pretrained sentence encoder
 (all-MiniLM-L6-v2), and the fallback `char_cnn` encoder is trained end to end inside D with the
 matching-aware loss (D's optimizer updates it; G reads its output without a gradient). Images
 are 32 px (MNIST padded) with width 16 instead of 64 px with width 64, sized for CPU training.
-Networks and text encoders are from the same built-in plugin; the GAN surface comes from the
-GAN family's base (`zoo_plugins.gans.base`).
+Networks and text encoders are from the same built-in plugin; the surface is the public
+`zoo.surfaces.gan.TextGANSurface`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from zoo.config import ConfigError
-from zoo_plugins.gans.base import GAN, GameConfig, ToImage, dcgan_init
+from zoo.surfaces.gan import TextGANSurface
+from zoo_plugins.gans.base import GameConfig, dcgan_init
 
 BASE = 4  # side of G's first feature map and of D's last
 
@@ -64,6 +65,10 @@ class GANCLSConfig(GameConfig):
 
     def data_defaults(self) -> dict[str, Any]:
         return {"name": "mnist-captions"}
+
+    @property
+    def mismatches(self) -> bool:
+        return self.matching_aware
 
 
 def _ups(image_size: int) -> int:
@@ -127,7 +132,7 @@ class TextDiscriminator(nn.Module):
         return self.head(h).flatten(1), h.flatten(1)
 
 
-class GANCLS(GAN):
+class GANCLS(TextGANSurface):
     """G, D (with the text encoder) and the prompt-taking surface: `sample(n, condition="a thin eight")`."""
 
     def __init__(self, config: GANCLSConfig) -> None:
@@ -135,44 +140,51 @@ class GANCLS(GAN):
 
         encoder = load_text_encoder(config.text_encoder)
         super().__init__(config, TextGenerator(config, encoder.dim), TextDiscriminator(config, encoder))
-        self.condition_type = "prompt"
+        self._digits: torch.Tensor | None = None  # the digit each caption id names
 
     @property
     def text_encoder(self) -> nn.Module:
         return self.discriminator.text_encoder
 
-    def game(self) -> dict[str, Any]:
-        c = self.config
-        return {**super().game(), "matching_aware": c.matching_aware, "interpolation": c.interpolation}
+    def prompts_for(self, n: int, generator: torch.Generator | None = None) -> list[str]:
+        """Random captions of the kind mnist-captions trains on."""
+        from zoo.data.captions import random_captions
 
-    def embed(self, prompts: list[str]) -> torch.Tensor:
-        """N x dim text embeddings of the prompts, on the model's device."""
-        enc = self.text_encoder
-        return enc(enc.prepare(list(prompts)).to(self._device()))
+        return random_captions(n, generator)[0]
 
-    def text_condition(self, n: int, condition: Any = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n embeddings from a prompt, n prompts, embeddings (dim or n x dim), or None: random captions of the
-        kind mnist-captions trains on."""
-        if isinstance(condition, torch.Tensor) and condition.is_floating_point():
-            return condition.to(self._device()).reshape(-1, self.text_encoder.dim).expand(n, -1)
-        if condition is None:
-            from zoo.data.captions import random_captions
+    @staticmethod
+    def check_prompts(prompts: list[str]) -> None:
+        check_prompts(prompts)
 
-            prompts = random_captions(n, generator)[0]
-        else:
-            prompts = [condition] * n if isinstance(condition, str) else list(condition)
-            if len(prompts) not in (1, n):
-                raise ConfigError(f"give one prompt or {n} prompts, not {len(prompts)}")
-            check_prompts(prompts)
-            prompts = prompts * n if len(prompts) == 1 else prompts
-        return self.embed(prompts)
+    def set_captions(self, vocabulary: list[str], training_ids: torch.Tensor | None = None) -> None:
+        from zoo.data.captions import named_digit
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, condition: Any = None,
-               truncation: float | None = None) -> torch.Tensor:
-        """n images in [0, 1] for the prompt(s) in `condition` (call in eval mode)."""
-        z = self.noise(n, generator, truncation)
-        return self.render(z, self.text_condition(n, condition, generator))
+        fresh = self._vocabulary != list(vocabulary)
+        super().set_captions(vocabulary, training_ids)
+        if fresh:
+            self._digits = torch.tensor([named_digit(c) for c in vocabulary], device=self._device())
+
+    def mismatched(self, condition: torch.Tensor | None) -> torch.Tensor | None:
+        """For each caption, a caption of the batch that names another digit (a roll by one where none does).
+
+        Reed et al. take any other caption of the batch; on digits one in ten would name the same
+        digit with the same words, and teach D that a matching pair is a mismatch.
+        """
+        if condition is None or not self.config.matching_aware:
+            return None
+        digits = self._digits[condition]
+        out = condition.roll(1, 0)
+        for shift in range(len(condition) - 1, 0, -1):  # the smallest shift that names another digit wins
+            rolled = condition.roll(shift, 0)
+            out = torch.where(digits != self._digits[rolled], rolled, out)
+        return out
+
+    def interpolated(self, encoded: torch.Tensor | None) -> torch.Tensor | None:
+        """GAN-INT: beta t1 + (1 - beta) t2 for each embedding and the batch's next, which D has no real pair for."""
+        beta = self.config.interpolation
+        if beta is None or encoded is None:
+            return None
+        return beta * encoded + (1.0 - beta) * encoded.roll(1, 0)
 
     def render(self, z: torch.Tensor, labels: Any = None) -> torch.Tensor:
         """Images in [0, 1] from noise and text (embeddings or prompts; none: the ten digits' names in turn)."""
@@ -183,13 +195,6 @@ class GANCLS(GAN):
         """D's logits for images in [-1, 1] and their text (prompts or embeddings; none: the digits' names in turn)."""
         text = condition if isinstance(condition, torch.Tensor) else self.text_condition(len(x), condition or _cycle(len(x)))
         return self.discriminator(x, text)[0]
-
-    def export_module(self) -> nn.Module:
-        return ToImage(self.sampling_generator())
-
-    def export_inputs(self, batch_size: int) -> dict[str, torch.Tensor]:
-        return {"noise": torch.randn(batch_size, self.latent_dim),
-                "text_embedding": torch.randn(batch_size, self.text_encoder.dim)}
 
 
 def _cycle(n: int) -> list[str]:
@@ -206,10 +211,8 @@ def check_prompts(prompts: list[str]) -> None:
     """Empty prompts are refused; a prompt that names no digit (or several) is warned about."""
     from zoo.data.captions import named_digit
 
-    for p in prompts:
-        if not isinstance(p, str) or not p.strip():
-            raise ConfigError("a prompt must be non-empty text (e.g. \"a thin eight\")")
+    TextGANSurface.check_prompts(prompts)  # the surface's refusal of empty text
     unnamed = sorted({p for p in prompts if named_digit(p) is None})
     if unnamed:
         warnings.warn(f"prompt {unnamed[0]!r} names no single digit (zero..nine or 0..9): sampling anyway, "
-                      "but text-image consistency is undefined for it", NoDigitWarning, stacklevel=3)
+                      "but text-image consistency is undefined for it", NoDigitWarning, stacklevel=4)

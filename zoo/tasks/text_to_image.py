@@ -1,43 +1,60 @@
 """Text-to-image: the adversarial task with captions as the condition (a text-conditioned GAN such as gan_cls).
 
-Training is `AdversarialTask`'s, unchanged: the condition a real slice carries is one caption id
-per image (a training phrasing drawn at random each step), which `encode` turns into the
-model's text embeddings (a table lookup for a frozen encoder, whose embeddings are computed
-once per caption; the encoder itself for a trainable one). The matching-aware D and GAN-INT
-come from the model's `game()`. What is added here is the data (mnist-captions), sampling by
-prompt, and the measures of whether images follow their text:
+Training is `AdversarialTask`'s, unchanged; the model is a `zoo.surfaces.gan.TextGANSurface`,
+whose conditioning is captions: the task hands it the dataset's captions and the training
+split's caption ids (`set_captions`), and the condition a real slice carries is one caption id
+per image (a training phrasing drawn at random each step), which the model's `encode` turns
+into text embeddings (a table lookup for a frozen encoder, whose embeddings are computed once
+per caption; the encoder itself for a trainable one). The matching-aware D and GAN-INT are the
+model's `mismatched` and `interpolated` conditions. What is added here is the data
+(mnist-captions), sampling by prompt, and the measures of whether images follow their text:
 
 - consistency: the share of samples that `lenet5.mnist` classes as the digit the prompt names,
   separately for the training phrasings and the held-out ones (`zoo.data.captions.HELD_OUT`);
 - property agreement: among prompts saying thin/thick (slanted/left-leaning), the share of
   samples whose measured thickness (slant) lies on the named side of the midpoint between the
   two captioning thresholds (chance: about 50%).
-
-The model's surface, besides a GAN's: `condition_type = "prompt"`, `text_encoder` (with
-`prepare(prompts)` and `dim`), `embed(prompts)`, `text_condition(n, condition, generator)`.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
+from pydantic import Field
 
 from zoo.errors import ConfigError
+from zoo.surfaces.gan import TextGANSurface
 from zoo.tasks.adversarial import AdversarialTask, SampleError, model_device, save_grid, slerp
 from zoo.tasks.base import Batch
+from zoo.tasks.options import EvalOptions, GeneratorEvalOptions, SampleOptions
 
 CONSISTENCY_SAMPLES = 50  # per (template, digit): 300 images for the six training phrasings, 150 held out
 
 
+class TextSampleOptions(SampleOptions):
+    """`zoo sample` of a text-to-image model."""
+
+    prompt: list[str] | None = Field(None, description="What to draw; repeat for one labelled row per prompt, twice "
+                                                       "with --interpolate to walk between them (default: one row per "
+                                                       "digit).")
+    truncation: float | None = Field(None, gt=0, description="Draw noise from N(0, 1) truncated to [-T, T].")
+    interpolate: bool = Field(False, description="n steps from the first prompt's embedding to the second's.")
+
+
+class TextEvalOptions(GeneratorEvalOptions):
+    """`zoo eval` of a text-to-image model: text-image consistency, then the sample metrics (FID by default)."""
+
+    metrics: str | None = Field(None, description="Comma-separated sample metrics after the consistency (default: fid).")
+
+
 class TextToImageTask(AdversarialTask):
-    def __init__(self, model: Any, config: Any, device: torch.device) -> None:
-        super().__init__(model, config, device)
-        self._inputs: torch.Tensor | None = None  # the text encoder's inputs for every caption, by caption id
-        self._train_ids: torch.Tensor | None = None  # training-phrasing caption ids of the training split, N x T
-        self._digits: torch.Tensor | None = None  # digit each caption id names
+    SampleOptions: ClassVar[type[SampleOptions]] = TextSampleOptions
+    EvalOptions: ClassVar[type[EvalOptions]] = TextEvalOptions
+    surface: ClassVar[type] = TextGANSurface
+    name: ClassVar[str] = "text-to-image"
 
     # ------------------------------------------------------------------ data
 
@@ -49,50 +66,9 @@ class TextToImageTask(AdversarialTask):
         if not hasattr(ds, "captions"):
             raise ConfigError(f"{self.model.zoo_name.split(':')[-1]} learns from captioned images; "
                               f"--data {self.data_config.name} has no captions (use --data mnist-captions)")
-        self._vocabulary(ds)
         ids = ds.captions[:limit][:, ds.columns(TRAINING)]
-        if split == "train":
-            self._train_ids = ids
+        self.model.set_captions(ds.vocabulary, ids if split == "train" else None)
         return {"images": ds.images[:limit], "labels": ds.labels[:limit], "captions": ids}
-
-    def _vocabulary(self, ds: Any) -> None:
-        if self._inputs is not None:
-            return
-        from zoo.data.captions import named_digit
-
-        with torch.no_grad():
-            self._inputs = self.model.text_encoder.prepare(ds.vocabulary).to(self.device)
-        self._digits = torch.tensor([named_digit(c) for c in ds.vocabulary], device=self.device)
-
-    def real_condition(self, batch: Batch) -> torch.Tensor:
-        """One training-phrasing caption id per image, drawn afresh every step (from the global RNG: resumable)."""
-        ids = batch["captions"]
-        pick = torch.randint(ids.shape[1], (len(ids),))
-        return ids[torch.arange(len(ids)), pick].to(self.device)
-
-    def fake_condition(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """G draws for the real slice's captions, else for captions of random training images."""
-        if labels is not None:
-            return labels
-        rows = torch.randint(len(self._train_ids), (n,))
-        cols = torch.randint(self._train_ids.shape[1], (n,))
-        return self._train_ids[rows, cols].to(self.device)
-
-    def encode(self, condition: torch.Tensor | None) -> torch.Tensor:
-        return self.model.text_encoder(self._inputs[condition])
-
-    def mismatched(self, condition: torch.Tensor) -> torch.Tensor:
-        """For each caption, a caption of the batch that names another digit (a roll by one where none does).
-
-        Reed et al. take any other caption of the batch; on digits one in ten would name the same
-        digit with the same words, and teach D that a matching pair is a mismatch.
-        """
-        digits = self._digits[condition]
-        out = condition.roll(1, 0)
-        for shift in range(len(condition) - 1, 0, -1):  # the smallest shift that names another digit wins
-            rolled = condition.roll(shift, 0)
-            out = torch.where(digits != self._digits[rolled], rolled, out)
-        return out
 
     # ------------------------------------------------------------------ evaluation
 
@@ -151,8 +127,7 @@ class TextToImageTask(AdversarialTask):
         save_grid(images, folder / f"epoch_{epoch:03d}.png", rows=10)
         save_gif(sorted(folder.glob("epoch_*.png")), run / "samples.gif")
 
-    def sample(self, data: Batch | None, n: int, out: Path, seed: int = 0, *, prompt: list[str] | None = None,
-               truncation: float | None = None, interpolate: bool = False) -> Path:
+    def sample(self, data: Batch | None, options: TextSampleOptions) -> Path:
         """n samples of one prompt (a grid), one labelled row of n per prompt, or with `interpolate` n steps
         from the first prompt's embedding to the second's on one noise vector.
 
@@ -162,12 +137,8 @@ class TextToImageTask(AdversarialTask):
 
         from zoo.data.captions import WORDS, named_digit
 
-        model = self.model
-        if n < 1:
-            raise SampleError(f"--n must be at least 1, got {n}")
-        if truncation is not None and truncation <= 0:
-            raise SampleError(f"--truncation must be > 0, got {truncation}")
-        prompts = list(prompt) if prompt else [f"a handwritten {w}" for w in WORDS]
+        model, n, out, truncation, interpolate = self.model, options.n, options.out, options.truncation, options.interpolate
+        prompts = list(options.prompt) if options.prompt else [f"a handwritten {w}" for w in WORDS]
         if any(not p.strip() for p in prompts):
             raise SampleError("--prompt must not be empty (e.g. --prompt \"a thin eight\")")
         if interpolate and len(prompts) != 2:
@@ -176,7 +147,7 @@ class TextToImageTask(AdversarialTask):
             if named_digit(p) is None:
                 print(f"warning: prompt {p!r} names no single digit (zero..nine or 0..9); sampling anyway, "
                       "but text-image consistency is undefined for it", file=sys.stderr)
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(options.seed)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the model's own no-digit warning, said once above
             if interpolate:
@@ -189,6 +160,34 @@ class TextToImageTask(AdversarialTask):
                 return save_grid(model.sample(n, generator=gen, condition=prompts[0], truncation=truncation).cpu(), out)
             rows = [model.sample(n, generator=gen, condition=p, truncation=truncation).cpu() for p in prompts]
         return save_labelled(torch.cat(rows), prompts, out)
+
+    def generate(self, options: TextSampleOptions, condition: Any = None) -> torch.Tensor:
+        if options.interpolate:
+            raise SampleError("--interpolate makes a picture (zoo sample), not a batch of samples")
+        prompts = condition if condition is not None else options.prompt
+        if isinstance(prompts, list) and len(prompts) == 1:
+            prompts = prompts[0]
+        with torch.no_grad():
+            return self.model.sample(options.n, generator=torch.Generator().manual_seed(options.seed), condition=prompts,
+                                     truncation=options.truncation)
+
+    def report(self, options: TextEvalOptions, progress: Any = None) -> dict[str, Any]:
+        """Consistency (training / held-out phrasings), thickness and slant agreement, then the sample metrics."""
+        if progress is not None:
+            progress.stage("text-image consistency", None)
+        text = self.consistency(seed=options.seed)
+        return {**text, **self.sample_metrics(options, progress, default="fid")}
+
+    def describe(self, doc: dict[str, Any]) -> list[Any]:
+        from zoo.metrics.report import scores_table
+
+        lines: list[Any] = [f"{k:<26} {doc[k]:.2%}" for k in doc if k.startswith("consistency") or k.endswith("_agreement")]
+        from zoo.metrics.evaluation import METRICS
+
+        metrics = ", ".join(k for k in METRICS if k in doc)
+        return [*lines, scores_table(doc),
+                f"{self.model.zoo_name}: consistency by lenet5.mnist on prompts of every digit; {doc['n']:,} samples "
+                f"against {doc['reference']} for {metrics}, seed {doc['seed']}; {doc['extractor']['note']}"]
 
     def card(self) -> dict[str, Any]:
         return {**super().card(), "notes": f"Text encoder: {self.model.zoo_config.text_encoder}."}
