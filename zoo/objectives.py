@@ -131,8 +131,8 @@ def check_objective(config: Any, option_fields: tuple[str, ...] = (), generators
             raise ValueError(f"{field} does not apply to objective={name} ({takes})")
     if cls.identifies_generators and generators < 2:
         raise ValueError(f"objective={name} has D name which of several generators made each fake; "
-                         "this model has one (see madgan)")
+                         "this model has one generator")
     if matching_aware and not cls.matching_aware:
-        raise ValueError(f"a matching-aware discriminator needs a log-loss objective (non_saturating or minimax), "
-                         f"not objective={name}; or set matching_aware=false")
+        raise ValueError(f"a matching-aware discriminator needs an objective that learns from mismatched pairs "
+                         f"(a log loss), not objective={name}; or set matching_aware=false")
     return cls

@@ -23,6 +23,11 @@ from zoo.surfaces.gan import Game, GANConfig, GANSurface
 class GameConfig(GANConfig):
     """The public GAN fields, plus the classes a conditional family's label picks from."""
 
+    objective: str = Field("non_saturating", description="The adversarial loss, a registered objective (`zoo list "
+                                                         "--objectives`): non_saturating (default), minimax, "
+                                                         "least_squares, hinge, relativistic_average, "
+                                                         "wasserstein_clip, wasserstein_gp, identification, or a "
+                                                         "plugin's.")
     num_classes: int = Field(10, ge=1, description="Classes a conditional model's label picks from (ignored when "
                                                    "unconditional).")
 

@@ -29,6 +29,7 @@ GAN subclasses `TextGANSurface`. A tiny GAN on 28 x 28 digits::
     from zoo.surfaces.gan import GANConfig, GANSurface
 
     class TinyGANConfig(GANConfig):
+        objective: str = Field("non_saturating", description="The adversarial loss (`zoo list --objectives`).")
         image_size: int = Field(28, description="Image side in pixels.")
         hidden: int = Field(64, description="Hidden units of both networks.")
 
@@ -79,18 +80,16 @@ __all__ = ["GANConfig", "GANSurface", "Game", "TextGANSurface", "ToImage"]
 class GANConfig(ModelConfig):
     """The config fields the adversarial task and `GANSurface` read; a family's config adds its networks.
 
-    `objective` is checked against the registry when the config is validated: an unknown name,
-    or an option of another objective (`objective_options` lists this config's fields that some
-    objective reads), is a ConfigError.
+    `objective` (a family gives it a default) is checked against the registry when the config is
+    validated: an unknown name, or an option of another objective (`objective_options` lists this
+    config's fields that some objective reads), is a ConfigError.
     """
 
     image_size: int = Field(32, ge=1, description="Generated image height and width in pixels.")
     in_chans: int = Field(1, ge=1, description="Image channels (1 grey, 3 RGB).")
     latent_dim: int = Field(100, ge=1, description="Length of the noise vector z ~ N(0, I).")
-    objective: str = Field("non_saturating", description="The adversarial loss, a registered objective (`zoo list "
-                                                         "--objectives`): non_saturating, minimax, least_squares, "
-                                                         "hinge, relativistic_average, wasserstein_clip, "
-                                                         "wasserstein_gp, identification, or a plugin's.")
+    objective: str = Field(description="The adversarial loss: the name of a registered objective (`zoo list "
+                                       "--objectives`), a built-in one or a plugin's.")
     d_steps: int = Field(1, ge=1, description="D (critic) updates per G update, each on its own slice of the batch: "
                                               "the D:G step ratio, WGAN's n_critic.")
     g_steps: int = Field(1, ge=1, description="G updates per batch (a 1:2 D:G ratio is d_steps=1, g_steps=2).")
