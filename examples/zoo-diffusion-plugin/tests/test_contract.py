@@ -1,0 +1,5 @@
+from zoo.testing import ModelContract
+
+
+class TestDiffusionModels(ModelContract):
+    plugin = "diffusion"
