@@ -172,7 +172,7 @@ class AdversarialTask(Task):
             c = model.encode(model.fake_condition(n))
             out, features = d(g(model.train_noise(n), c), c)
             loss = self.g_loss(d, out, features, real, condition)
-            mixed = model.interpolated(c)  # GAN-INT: conditions between two of the batch's, which D has no real pair for
+            mixed = model.interpolated(c)  # GAN-INT: between two of the batch's conditions; D has no real pair
             if mixed is not None:
                 out, features = d(g(model.train_noise(n), mixed), mixed)
                 loss = loss + self.g_loss(d, out, features, real, condition)
