@@ -22,14 +22,14 @@ LATENT = 3
 def test_kl_term_equals_the_closed_form_of_torch_distributions():
     from torch.distributions import Normal, kl_divergence
 
-    from zoo_plugins.autoencoders.vae import Posterior
+    from zoo.surfaces.vae import GaussianPosterior
 
     gen = torch.Generator().manual_seed(0)
     mean, logvar = torch.randn(5, 7, generator=gen) * 2, torch.randn(5, 7, generator=gen)
-    ours = Posterior(mean, logvar).kl()
+    ours = GaussianPosterior(mean, logvar).kl()
     reference = kl_divergence(Normal(mean, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1)
     assert torch.allclose(ours, reference, atol=1e-5, rtol=1e-6)
-    assert torch.equal(Posterior(torch.zeros(2, 3), torch.zeros(2, 3)).kl(), torch.zeros(2))
+    assert torch.equal(GaussianPosterior(torch.zeros(2, 3), torch.zeros(2, 3)).kl(), torch.zeros(2))
 
 
 def _ppca_task() -> tuple[VariationalTask, torch.Tensor, torch.Tensor]:

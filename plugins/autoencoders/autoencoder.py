@@ -27,19 +27,23 @@ mode only (like dropout, from the global RNG, so resume replays it); the target 
 a diagonal Gaussian fitted to the codes of the data it was last evaluated on (`fit_prior`,
 called by the autoencoding task after every evaluation) and decodes draws from it, so every
 autoencoder offers the zoo's generative surface and its bundle's decoder samples on its own.
+That, encode/decode and export are the public `zoo.surfaces.autoencoder.Autoencoder`; this file
+holds the networks, the variant table and the denoising corruption.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from zoo.config import Activation, ImageClassifierConfig, ModelConfig
+from zoo.config import Activation, ImageClassifierConfig
 from zoo.layers import activation_layer
+from zoo.surfaces import autoencoder as surface
+from zoo.surfaces.autoencoder import AutoencoderConfigBase
+from zoo.surfaces.classifier import Classifier
 
 Noise = Literal["none", "gaussian", "masking", "salt_and_pepper"]
 
@@ -53,8 +57,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-class AutoencoderConfig(ModelConfig):
-    """One config for every autoencoder; `variant` names a row of VARIANTS and fills what is left unset."""
+class AutoencoderConfig(AutoencoderConfigBase):
+    """One config for every autoencoder; `variant` names a row of VARIANTS and fills what is left unset
+    (`code_size` and `recon_loss`, which the autoencoding task reads, come from `AutoencoderConfigBase`)."""
 
     variant: Literal["ae", "stacked_ae", "ae_2d", "conv_ae", "denoising_ae"] = Field(
         "ae", description="Row of the variant table whose sizes fill the unset fields.")
@@ -62,9 +67,7 @@ class AutoencoderConfig(ModelConfig):
     image_size: int = Field(28, ge=4, description="Image height and width in pixels.")
     architecture: Literal["dense", "conv"] = Field("dense", description="dense: MLP on flattened pixels; conv: stride-2 convolutions.")
     hidden_sizes: list[int] = Field(default_factory=lambda: [256], description="Encoder widths (dense) or channels (conv), input side first; the decoder mirrors them.")
-    code_size: int = Field(32, ge=1, description="Size of the code.")
     activation: Activation = Field("relu", description="Hidden activation.")
-    recon_loss: Literal["bce", "mse"] = Field("bce", description="Reconstruction loss against the clean image in [0, 1].")
     noise: Noise = Field("none", description="Input corruption in training (denoising): gaussian (std = noise_level), masking (zero a noise_level fraction), salt_and_pepper (set a noise_level fraction to 0 or 1).")
     noise_level: float = Field(0.0, ge=0.0, le=1.0, description="Strength of `noise`.")
 
@@ -88,13 +91,6 @@ class AutoencoderConfig(ModelConfig):
         """The family's recipe: Adam 1e-3, batch 128, 20 epochs, cosine schedule after a 0.1-epoch warm-up."""
         return {"epochs": 20, "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
                 "scheduler": "cosine", "warmup_epochs": 0.1, "checkpoint_every": 500}
-
-
-@dataclass
-class AutoencoderOutput:
-    code: torch.Tensor            # N x code_size
-    logits: torch.Tensor          # N x C x H x W, before the sigmoid (BCE is computed on logits for stability)
-    reconstruction: torch.Tensor  # N x C x H x W in [0, 1]
 
 
 def _mlp(sizes: list[int], activation: str, last_activation: bool) -> nn.Sequential:
@@ -126,7 +122,7 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Code N x code_size -> logits N x C x H x W; holds the Gaussian over codes that `sample` draws from."""
+    """Code N x code_size -> logits N x C x H x W (the base class adds the Gaussian `sample` draws codes from)."""
 
     def __init__(self, c: AutoencoderConfig) -> None:
         super().__init__()
@@ -144,33 +140,16 @@ class Decoder(nn.Module):
                 if i < len(chans) - 1:
                     layers.append(activation_layer(c.activation))
             self.net = nn.Sequential(*layers)
-        self.register_buffer("code_mean", torch.zeros(c.code_size))
-        self.register_buffer("code_std", torch.ones(c.code_size))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
 
-class Autoencoder(nn.Module):
-    value_range = (0.0, 1.0)
+class Autoencoder(surface.Autoencoder):
+    """The zoo's autoencoders: `zoo.surfaces.autoencoder.Autoencoder` on the networks above, with denoising noise."""
 
     def __init__(self, config: AutoencoderConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = Encoder(config)
-        self.decoder = Decoder(config)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Codes -> images in [0, 1]."""
-        return torch.sigmoid(self.decoder(z))
-
-    def forward(self, x: torch.Tensor) -> AutoencoderOutput:
-        code = self.encoder(self.corrupt(x) if self.training else x)
-        logits = self.decoder(code)
-        return AutoencoderOutput(code, logits, torch.sigmoid(logits))
+        super().__init__(config, Encoder(config), Decoder(config))
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         """The denoising corruption of Vincent et al. (identity when `noise` is none)."""
@@ -183,30 +162,6 @@ class Autoencoder(nn.Module):
         if c.noise == "masking":
             return x.masked_fill(hit, 0.0)
         return torch.where(hit, (torch.rand_like(x) < 0.5).to(x.dtype), x)  # salt and pepper
-
-    @torch.no_grad()
-    def fit_prior(self, codes: torch.Tensor) -> None:
-        """Fit the diagonal Gaussian `sample` draws codes from (N x code_size codes)."""
-        self.decoder.code_mean.copy_(codes.mean(0))
-        self.decoder.code_std.copy_(codes.std(0, unbiased=False) if len(codes) > 1 else torch.ones_like(codes[0]))
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, condition: Any = None) -> torch.Tensor:
-        """n images in [0, 1] decoded from codes drawn from the fitted Gaussian (n x C x H x W)."""
-        if condition is not None:
-            from zoo.config import ConfigError
-
-            raise ConfigError(f"{self.config.variant} is not conditional; it takes no condition")
-        d = self.decoder
-        eps = torch.randn(n, d.code_mean.numel(), generator=generator).to(d.code_mean.device)
-        return self.decode(d.code_mean + d.code_std * eps)
-
-    def export_module(self) -> nn.Module:
-        """What `zoo export` writes: the decoder, code -> image in [0, 1]."""
-        return nn.Sequential(self.decoder, nn.Sigmoid())
-
-    def export_inputs(self, batch_size: int) -> dict[str, torch.Tensor]:
-        return {"code": torch.randn(batch_size, self.config.code_size)}
 
 
 class AEClassifierConfig(ImageClassifierConfig):
@@ -243,7 +198,7 @@ class AEClassifierConfig(ImageClassifierConfig):
                 "scheduler": "cosine", "warmup_epochs": 0.0}
 
 
-class AEClassifier(nn.Module):
+class AEClassifier(Classifier):
     def __init__(self, config: AEClassifierConfig) -> None:
         super().__init__()
         self.config = config

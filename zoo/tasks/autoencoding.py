@@ -25,6 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.names import resolve
+from zoo.surfaces import require
+from zoo.surfaces.autoencoder import Autoencoder
 from zoo.tasks.base import Batch, Stepper, Task
 
 EVAL_BATCH = 500
@@ -35,9 +38,11 @@ PROBE_STEPS = 100  # L-BFGS iterations of the linear probe (converged on MNIST c
 class AutoencodingTask(Task):
     main_metric: ClassVar[str] = "loss"
     maximize: ClassVar[bool] = False
+    surface: ClassVar[type] = Autoencoder  # what the model must provide (zoo.surfaces.autoencoder)
 
     def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
         super().__init__(model, config, device)
+        require(model, self.surface, resolve(config.model.name)[0].entry.task)
         self.in_chans, height, width = model.zoo_config.input_shape()
         self.input_size = (height, width)
         self.classes: list[str] = []
@@ -50,6 +55,13 @@ class AutoencodingTask(Task):
         ds = load_dataset(self.data_config, split)
         self.classes = list(ds.classes)
         return {"images": ds.images[:limit], "labels": ds.labels[:limit]}
+
+    def example_batch(self, n: int, generator: torch.Generator) -> Batch:
+        """n random images of the model's input shape in `load_split`'s layout (for `zoo.testing`); the
+        labels go through a conditional model's classes in turn, and are all 0 otherwise."""
+        images = torch.randint(0, 256, (n, self.in_chans, *self.input_size), generator=generator, dtype=torch.uint8)
+        conditional = getattr(self.model, "condition_type", None) == "label"
+        return {"images": images, "labels": torch.arange(n) % (self.model.zoo_config.condition_classes if conditional else 1)}
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """B x C x H x W uint8 (CPU) -> B x in_chans x H x W float in [0, 1] on the task's device."""

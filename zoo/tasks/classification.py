@@ -14,6 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.names import resolve
+from zoo.surfaces import require
+from zoo.surfaces.classifier import Classifier
 from zoo.tasks.base import Batch, Stepper, Task
 
 EVAL_BATCH = 1000
@@ -23,9 +26,11 @@ class ClassificationTask(Task):
     main_metric: ClassVar[str] = "accuracy"
     maximize: ClassVar[bool] = True
     sample_split: ClassVar[str | None] = "test"
+    surface: ClassVar[type] = Classifier  # what the model must provide (zoo.surfaces.classifier)
 
     def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
         super().__init__(model, config, device)
+        require(model, self.surface, resolve(config.model.name)[0].entry.task)
         self.in_chans, height, width = model.zoo_config.input_shape()
         self.input_size = (height, width)
         self.num_classes = model.zoo_config.num_classes
@@ -43,6 +48,15 @@ class ClassificationTask(Task):
                             f"set model.num_classes={len(ds.classes)}")
         self.classes, self.mean, self.std = list(ds.classes), tuple(ds.mean), tuple(ds.std)
         return {"images": ds.images[:limit], "labels": ds.labels[:limit]}
+
+    def example_batch(self, n: int, generator: torch.Generator) -> Batch:
+        """n random images of the model's input shape and labels of every class in turn, in `load_split`'s
+        layout (for `zoo.testing`); normalised with their own statistics, as a split is with its own."""
+        images = torch.randint(0, 256, (n, self.in_chans, *self.input_size), generator=generator, dtype=torch.uint8)
+        pixels = images.transpose(0, 1).flatten(1).float() / 255
+        self.classes = [str(i) for i in range(self.num_classes)]
+        self.mean, self.std = tuple(pixels.mean(1).tolist()), tuple(pixels.std(1).tolist())
+        return {"images": images, "labels": torch.arange(n) % self.num_classes}
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """B x C x H x W uint8 (CPU) -> the model's normalised float input on the task's device."""

@@ -26,6 +26,9 @@ import torch
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.names import resolve
+from zoo.surfaces import require
+from zoo.surfaces.vae import VAE, LabelConditional
 from zoo.tasks.autoencoding import EVAL_BATCH, AutoencodingTask
 from zoo.tasks.base import Batch, Stepper
 
@@ -39,12 +42,15 @@ IWAE_ROWS = 20_000  # examples x importance samples decoded at once (about 60 MB
 class VariationalTask(AutoencodingTask):
     main_metric: ClassVar[str] = "elbo"
     maximize: ClassVar[bool] = True
+    surface: ClassVar[type] = VAE  # what the model must provide (zoo.surfaces.vae)
 
     def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
         super().__init__(model, config, device)
+        self.conditional = getattr(model, "condition_type", None) == "label"
+        if self.conditional:
+            require(model, LabelConditional, resolve(config.model.name)[0].entry.task)
         c = model.zoo_config
         self.binarized = c.likelihood == "bernoulli" and c.binarize
-        self.conditional = getattr(model, "condition_type", None) == "label"
 
     # ------------------------------------------------------------ training
 
@@ -131,9 +137,9 @@ class VariationalTask(AutoencodingTask):
         return self.model.decode(z, label if self.conditional else None)
 
     def check_label(self, label: int) -> None:
-        k = self.model.zoo_config.condition_classes
         if not self.conditional:
-            super().check_label(label)
+            super().check_label(label)  # refuses before reading condition_classes, which only a conditional model has
+        k = self.model.zoo_config.condition_classes
         if not 0 <= label < k:
             raise ZooError(f"--label {label} is out of range: {self.model.zoo_name} has labels 0 to {k - 1}")
 
