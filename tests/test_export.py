@@ -119,3 +119,89 @@ def test_export_that_disagrees_with_pytorch_is_not_written(fmt, wt, tmp_path):
 def test_unknown_format_is_one_line(bundles, tmp_path, capsys):
     result = run_zoo(capsys, "export", "lenet5", "--weights", str(bundles["lenet5"]), "--format", "tflite")
     assert result.code == 2 and "unknown format 'tflite'; allowed: safetensors, onnx, torchscript" in result.err
+
+
+def test_a_bundle_alone_exports_to_the_models_name(bundles, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_zoo(capsys, "export", "--weights", str(bundles["lenet5"]), "--format", "onnx")
+    assert result.code == 0, result.err
+    assert _onnx_outputs(tmp_path / "lenet5.onnx", torch.randn(2, 1, 32, 32)).shape == (2, 10)
+    again = run_zoo(capsys, "export", "--weights", str(bundles["lenet5"]), "--format", "onnx")
+    assert again.code == 2 and "lenet5.onnx already exists; pass --overwrite" in again.err
+
+
+def test_a_pretrained_tag_alone_exports_the_vae_decoder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_zoo(capsys, "export", "vae.mnist", "--format", "onnx")
+    assert result.code == 0, result.err
+    session = ort.InferenceSession(str(tmp_path / "vae_mnist.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["code"]
+    z = torch.randn(4, 40, generator=torch.Generator().manual_seed(0))
+    (image,) = session.run(None, {"code": z.numpy()})
+    with torch.no_grad():
+        want = zoo.load("vae.mnist").eval().decode(z).numpy()
+    assert image.shape == (4, 1, 28, 28) and np.abs(image - want).max() <= ATOL
+
+
+HOOKLESS_GAN = '''
+import torch
+from pydantic import Field
+from torch import nn
+from zoo.config import ModelConfig
+
+
+class PairConfig(ModelConfig):
+    latent_dim: int = Field(5, description="Noise size.")
+    in_chans: int = Field(1, description="Channels.")
+    image_size: int = Field(8, description="Size.")
+
+
+class Pair(nn.Module):
+    """A generator and a discriminator whose forward is D's, and no export hooks."""
+
+    def __init__(self, config):
+        super().__init__()
+        pixels = config.in_chans * config.image_size ** 2
+        self.generator = nn.Sequential(nn.Linear(config.latent_dim, pixels), nn.Tanh())
+        self.discriminator = nn.Sequential(nn.Flatten(), nn.Linear(pixels, 1))
+
+    def forward(self, x):
+        return self.discriminator(x)
+'''
+
+
+@pytest.mark.parametrize("task", ["adversarial", "autoencoding"])
+def test_a_generative_model_without_export_hooks_is_refused_naming_them(task, plugins, tmp_path, capsys):
+    from plugin_fixtures import manifest, model_entry
+
+    entry = model_entry("pair", "hooklesspkg", family="pair", task=task, input_size=8,
+                        config="hooklesspkg.tiny:PairConfig", builder="hooklesspkg.tiny:Pair")
+    plugins.install("hookless-plugin", "hooklesspkg", manifest("hookless", entry), module_source=HOOKLESS_GAN)
+    bundle = zoo.save_pretrained(zoo.create_model("pair"), tmp_path / "pair")
+    out = tmp_path / "pair.onnx"
+    result = run_zoo(capsys, "export", "--weights", str(bundle), "--format", "onnx", "--out", str(out))
+    surface = {"adversarial": "zoo.surfaces.gan.GANSurface",
+               "autoencoding": "zoo.surfaces.autoencoder.Autoencoder"}[task]
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert (f"hookless:pair cannot be exported: it has no export_module(), export_inputs() (the hooks {surface} names "
+            "for the part of the model that makes its output)") in result.err
+    assert not out.exists()  # never the discriminator in the generator's place
+    weights = run_zoo(capsys, "export", "--weights", str(bundle), "--format", "safetensors",
+                      "--out", str(tmp_path / "pair.safetensors"))
+    assert weights.code == 0, weights.err  # the weights alone need no hook
+
+
+def test_the_krizhevsky_lrn_is_torchs_bit_for_bit_and_alexnet_exports_through_it(tmp_path):
+    from zoo.layers import krizhevsky_lrn
+
+    gen = torch.Generator().manual_seed(0)
+    for shape in [(2, 96, 13, 13), (3, 5, 4, 4), (1, 3, 6, 6)]:  # the last has fewer channels than the window
+        ours, torchs = krizhevsky_lrn(), torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)
+        x = (torch.randn(*shape, generator=gen) * 10).requires_grad_()
+        y = x.detach().clone().requires_grad_()
+        assert torch.equal(ours(x), torchs(y))
+        ours(x).square().sum().backward()
+        torchs(y).square().sum().backward()
+        assert torch.equal(x.grad, y.grad)
+    model = zoo.create_model("alexnet", width=0.125, hidden=32, image_size=64).eval()  # LRN, then adaptive pooling
+    assert export(model, "onnx", tmp_path / "alexnet.onnx").max_abs_diff <= ATOL

@@ -1,11 +1,15 @@
 """Export a loaded model to safetensors, ONNX or TorchScript, checked before it is kept.
 
-What gets exported is `model.export_module()` if the model defines it (a GAN exports its
-generator: noise and condition -> image), else the model itself. Its example inputs come
-from `model.export_inputs(batch_size)` -> {input name: tensor} if defined, else one random
-`image` batch of the config's `input_shape()`. ONNX and TorchScript files are run on fresh
-random inputs at two batch sizes (the batch dimension is dynamic) and must agree with
-PyTorch within `ATOL`; a file that does not is never written to its destination.
+ONNX and TorchScript write the part of the model its task's surface says makes the output
+(`zoo.surfaces`): for a generative surface (autoencoder, VAE, GAN, ...) the module
+`model.export_module()` returns (a GAN's generator: noise and condition -> image; a VAE's
+decoder: code -> image), on the example inputs `model.export_inputs(batch_size)` -> {input
+name: tensor}; a model of such a task that lacks the hooks is refused, naming them, rather
+than exporting its `forward`. A surface with no export hooks (a classifier) exports the model
+itself on one random `image` batch of the config's `input_shape()`; a classifier that defines
+the hooks is exported through them. The exported files are run on fresh random inputs at two
+batch sizes (the batch dimension is dynamic) and must agree with PyTorch within `ATOL`; a
+file that does not is never written to its destination.
 """
 
 from __future__ import annotations
@@ -39,15 +43,40 @@ class ExportResult:
     max_abs_diff: float | None  # largest |exported - PyTorch| over the check inputs (None: weights only)
 
 
+HOOKS = ("export_module", "export_inputs")
+
+
+def surface_of(model: nn.Module) -> type | None:
+    """The surface class of the model's task (`zoo.surfaces`), None for a task that declares none."""
+    from zoo.names import resolve
+    from zoo.tasks import task_class
+
+    return getattr(task_class(resolve(model.zoo_name)[0].entry.task), "surface", None)
+
+
+def exports_forward(model: nn.Module) -> bool:
+    """Whether export writes the model itself (no hooks), or refuses the model for lacking them."""
+    if all(callable(getattr(model, hook, None)) for hook in HOOKS):
+        return False
+    surface = surface_of(model)
+    hooks = tuple(getattr(surface, "export_hooks", HOOKS))
+    missing = [h for h in hooks if not callable(getattr(model, h, None))]
+    if missing:
+        where = f"{surface.__module__}.{surface.__qualname__}" if surface is not None else "its task's surface"
+        raise ExportError(f"{model.zoo_name} cannot be exported: it has no {', '.join(f'{h}()' for h in missing)} "
+                          f"(the hooks {where} names for the part of the model that makes its output)")
+    return True
+
+
 def export_module(model: nn.Module) -> nn.Module:
-    hook = getattr(model, "export_module", None)
-    return hook() if callable(hook) else model
+    """What ONNX and TorchScript write: `model.export_module()`, or the model itself (see the module doc)."""
+    return model if exports_forward(model) else model.export_module()
 
 
 def export_inputs(model: nn.Module, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    hook = getattr(model, "export_inputs", None)
-    if callable(hook):
-        return dict(hook(batch_size))
+    """{input name: tensor} for `export_module(model)`: `model.export_inputs(batch_size)`, or a random `image` batch."""
+    if not exports_forward(model):
+        return dict(model.export_inputs(batch_size))
     shape = model.zoo_config.input_shape()
     return {"image": torch.randn(batch_size, *shape, generator=generator)}
 

@@ -16,6 +16,7 @@ from zoo.errors import ConfigError
 
 __all__ = [
     "BentIdentity",
+    "LocalResponseNorm",
     "Maxout",
     "ScaledTanh",
     "activation_layer",
@@ -87,7 +88,24 @@ def krizhevsky_lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: fl
 
     torch's LocalResponseNorm divides α by `size` (Caffe's convention), so α is scaled back up.
     """
-    return nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
+    return LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
+
+
+class LocalResponseNorm(nn.LocalResponseNorm):
+    """torch's LocalResponseNorm, bit for bit, computed so that the ONNX exporter keeps the tensor's shape.
+
+    torch zero-pads a 5-d view of x² before averaging over channels; the exporter loses every
+    dimension at that pad, and a later adaptive pooling (AlexNet's, ZFNet's) then cannot be
+    exported. For an odd window on N x C x H x W with C >= size, the pooling's own symmetric
+    zero padding gives the same sums in the same order.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or self.size % 2 == 0 or x.shape[1] < self.size:
+            return super().forward(x)
+        div = nn.functional.avg_pool3d(x.mul(x).unsqueeze(1), (self.size, 1, 1), stride=1,
+                                       padding=(self.size // 2, 0, 0)).squeeze(1)
+        return x / div.mul(self.alpha).add(self.k).pow(self.beta)
 
 
 def _gain_name(activation: str) -> str:
