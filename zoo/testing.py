@@ -9,7 +9,22 @@ In the plugin's test suite::
 
 pytest then checks every model of that manifest: its config builds from the manifest's
 defaults and round-trips through JSON, the model builds, and a forward pass at its input size
-gives the documented output. The built-in models are checked with this same class.
+gives the documented output. The built-in models are checked with this same class. A model that
+passes the contract trains:
+
+- its own task (the manifest's `task`) is built on it at tiny size (the config's shared-vocabulary
+  fields shrunk, a small batch), so a model lacking part of the task's surface (`zoo.surfaces`) is
+  refused there; one real training step (`task.train_step` with the engine's `Stepper` and
+  optimizers) must give finite metrics and change the parameters of every module that has an
+  optimizer, and `task.evaluate` on the same batch a finite main metric. The batch is the task's
+  `example_batch(n, generator)` when it defines one (random data of the right layout), else the
+  first n examples of its training split (`load_split`, which may fetch the dataset);
+- export: the ONNX file `zoo.export` writes (the part of the model the task's surface says makes
+  the output: `export_module()` on `export_inputs(batch)`, or the model itself for a classifier)
+  runs in onnxruntime with the inputs the model names, gives outputs of the surface's kind (a
+  classifier's N x num_classes logits; N images of the input shape from an image maker) and
+  agrees with PyTorch;
+- a bundle round trip: `save_pretrained` then `from_pretrained` gives the same config and tensors.
 
 Generative models get the generative surface checked too, found by duck typing:
 
@@ -27,6 +42,7 @@ Generative models get the generative surface checked too, found by duck typing:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["ModelContract", "plugin_model_names"]
@@ -91,7 +107,7 @@ class ModelContract:
         assert tensors, f"{model_name}: forward returned no tensor"
         assert all(t.shape[0] == 2 for t in tensors), "batch dimension not preserved"
         assert all(torch.isfinite(t).all() for t in tensors), "forward produced NaN or inf"
-        if spec.entry.task == "classification":
+        if _is_classifier(spec):
             assert tuple(out.shape) == (2, config.num_classes)
         assert sum(p.numel() for p in model.parameters()) > 0
 
@@ -112,6 +128,57 @@ class ModelContract:
         fresh = zoo.load_weights(zoo.create_model(model_name, **small), bundle)
         assert all(torch.equal(saved[k], v) for k, v in fresh.state_dict().items())
 
+    def test_its_task_trains_one_step_at_tiny_size(self, model_name: str) -> None:
+        """The manifest's task, built on the model (which checks its surface), takes one real optimizer step."""
+        import torch
+
+        run = _tiny_run(model_name)
+        before = {name: [p.detach().clone() for p in _trainable(m)] for name, m in run.modules.items()}
+        metrics = run.task.train_step(run.batch, run.modules, run.stepper)
+        assert metrics, "train_step returned no metrics"
+        bad = [k for k, v in metrics.items() if not torch.isfinite(torch.as_tensor(v).detach()).all()]
+        assert not bad, f"train_step gave non-finite {', '.join(bad)}"
+        for name, module in run.modules.items():
+            changed = any(not torch.equal(a, p) for a, p in zip(before[name], _trainable(module)))
+            assert changed, f"one training step left every parameter of '{name}' unchanged"
+
+    def test_its_task_evaluates_to_a_finite_main_metric(self, model_name: str) -> None:
+        import math
+
+        run = _tiny_run(model_name)
+        for module in run.modules.values():
+            module.eval()
+        result = run.task.evaluate(run.batch)
+        main = run.task.main_metric
+        assert main in result, f"evaluate gave {sorted(result)}, not the task's main metric '{main}'"
+        assert math.isfinite(result[main]), f"evaluate gave {main} = {result[main]}"
+
+    def test_onnx_export_is_the_part_its_task_says_makes_the_output(self, model_name: str, tmp_path: Any) -> None:
+        """zoo.export writes the surface's part; onnxruntime runs it on the inputs the model names, as PyTorch does."""
+        import pytest
+        import torch
+
+        from zoo.export import ATOL, export, export_inputs, export_module, surface_of
+
+        ort = pytest.importorskip("onnxruntime", reason="the export check needs onnxruntime (zoo's `export` extra)")
+        model = _tiny_model(model_name).eval()
+        path = export(model, "onnx", tmp_path / "model.onnx").path
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        inputs = export_inputs(model, 3, torch.Generator().manual_seed(2))
+        assert [i.name for i in session.get_inputs()] == list(inputs), "the graph's inputs are not the model's"
+        got = [torch.from_numpy(o) for o in session.run(None, {k: v.numpy() for k, v in inputs.items()})]
+        with torch.no_grad():
+            want = _tensors(export_module(model)(*inputs.values()))
+        assert [g.shape for g in got] == [w.shape for w in want], "onnxruntime's output shapes are not PyTorch's"
+        worst = max(float((g - w).abs().max()) for g, w in zip(got, want))
+        assert worst <= ATOL, f"onnxruntime differs from PyTorch by {worst:.3g}"
+        kind = getattr(surface_of(model), "export_output", None)
+        config = model.zoo_config
+        if kind == "logits":
+            assert list(inputs) == ["image"] and tuple(got[0].shape) == (3, config.num_classes), \
+                "a classifier exports image -> N x num_classes logits"
+        elif kind == "image":
+            assert tuple(got[0].shape) == (3, *config.input_shape()), "the exported part must make input-shaped images"
 
     def test_samples_have_the_input_shape_and_value_range(self, model_name: str) -> None:
         import torch
@@ -172,8 +239,8 @@ class ModelContract:
         from zoo.api import resolve
 
         if not (_offers(model_name, "encode") and _offers(model_name, "decode")):
-            task = resolve(model_name)[0].entry.task
-            assert task not in ("autoencoding", "variational"), f"a {task} model must offer encode and decode"
+            required = getattr(_surface(resolve(model_name)[0]), "required", ())
+            assert not {"encode", "decode"} <= set(required), "its task's surface needs encode and decode"
             return
         model = zoo.create_model(model_name).eval()
         shape = model.zoo_config.input_shape()
@@ -189,16 +256,106 @@ class ModelContract:
 
 
 def _generative(model_name: str) -> Any:
-    """The model in eval mode if it offers `sample`; None for the rest, which must be of a task that
-    does not generate (the contract's generative checks hold for them by their absence)."""
+    """The model in eval mode if it offers `sample`; None for the rest, whose task's surface must not need
+    it (the contract's generative checks hold for them by their absence)."""
     import zoo
     from zoo.api import resolve
 
     if _offers(model_name, "sample"):
         return zoo.create_model(model_name).eval()
-    task = resolve(model_name)[0].entry.task
-    assert task == "classification", f"a {task} model must offer sample(n, generator=None, condition=None)"
+    spec = resolve(model_name)[0]
+    assert "sample" not in getattr(_surface(spec), "required", ()), \
+        f"a {spec.entry.task} model must offer sample(n, generator=None, condition=None)"
     return None
+
+
+def _surface(spec: Any) -> type | None:
+    """The surface class of the model's task (`zoo.surfaces`); None for a task that declares none."""
+    from zoo.tasks import task_class
+
+    return getattr(task_class(spec.entry.task), "surface", None)
+
+
+def _is_classifier(spec: Any) -> bool:
+    from zoo.surfaces.classifier import Classifier
+
+    surface = _surface(spec)
+    return isinstance(surface, type) and issubclass(surface, Classifier)
+
+
+@dataclass
+class _TinyRun:
+    """A model at tiny size, its own task, one batch of `batch_size` examples and the engine's optimizers."""
+
+    task: Any
+    batch: dict[str, Any]
+    modules: dict[str, Any]
+    stepper: Any
+
+
+def _tiny_config(model_name: str) -> Any:
+    """The run config of a tiny run: `_small_overrides`, the recipe fitted to the data (`zoo.engine.config.compose`),
+    and a batch of `_tiny_batch_size` examples."""
+    from zoo.tasks import task_class
+    from zoo.api import resolve
+    from zoo.engine.config import compose
+
+    small = _small_overrides(model_name)
+    if not hasattr(task_class(resolve(model_name)[0].entry.task), "example_batch"):
+        small.pop("num_classes", None)  # the batch is the dataset's: its labels decide
+    model = {"model": {"config": small}}
+    size = _tiny_batch_size(compose(model_name, model).train.batch_size)
+    return compose(model_name, {**model, "train": {"batch_size": size, "max_train_examples": size,
+                                                    "max_eval_examples": size}})
+
+
+def _tiny_batch_size(recipe: int) -> int:
+    """The recipe's batch size halved while it stays even and above 16: small, and still divisible by what the
+    recipe's size was chosen to be divisible by (a critic's d_steps slices, processes)."""
+    while recipe % 2 == 0 and recipe > 16:
+        recipe //= 2
+    return recipe
+
+
+def _build(model_name: str, config: Any) -> Any:
+    import torch
+
+    import zoo
+
+    torch.manual_seed(0)
+    section = config.model.config
+    return zoo.create_model(model_name, **(section if isinstance(section, dict) else section.model_dump()))
+
+
+def _tiny_model(model_name: str) -> Any:
+    return _build(model_name, _tiny_config(model_name))
+
+
+def _tiny_run(model_name: str) -> _TinyRun:
+    """The model's own task on the tiny model; the batch is the task's `example_batch`, else the start of its
+    training split."""
+    import torch
+
+    from zoo.api import resolve
+    from zoo.engine import distributed
+    from zoo.engine.trainer import Stepper, build_optimizer
+    from zoo.tasks import task_class
+
+    config = _tiny_config(model_name)
+    model = _build(model_name, config)
+    task = task_class(resolve(model_name)[0].entry.task)(model, config, torch.device("cpu"))
+    size = config.train.batch_size
+    example = getattr(task, "example_batch", None)
+    batch = example(size, torch.Generator().manual_seed(0)) if callable(example) else task.load_split("train", size)
+    modules = task.modules()
+    for module in modules.values():
+        module.train()
+    optimizers = {name: build_optimizer(config.train, m, name) for name, m in modules.items()}
+    return _TinyRun(task, batch, modules, Stepper(optimizers, modules, config.train.grad_clip, distributed.from_env()))
+
+
+def _trainable(module: Any) -> list:
+    return [p for p in module.parameters() if p.requires_grad]
 
 
 def _offers(model_name: str, method: str) -> bool:
