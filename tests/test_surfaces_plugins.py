@@ -1,5 +1,6 @@
-"""A third-party VAE written only against zoo's public surface (`zoo.surfaces.vae`) trains, samples and
-exports through the CLI; one that lacks part of the surface is refused in one line naming it."""
+"""Third-party models written only against zoo's public surfaces (`zoo.surfaces`): the example in each
+surface's documentation passes the model contract, the VAE one trains, samples and exports through the
+CLI, and a VAE that lacks part of its surface is refused in one line naming it."""
 
 from __future__ import annotations
 
@@ -7,28 +8,27 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
-import pytest
 from cli_runner import run_zoo
 from plugin_fixtures import manifest, model_entry, plugins  # noqa: F401  (fixture)
 
 import zoo
+import zoo.surfaces.autoencoder
+import zoo.surfaces.classifier
+import zoo.surfaces.vae
 
-# What a plugin author writes from the surface's documentation: a config on VAEConfigBase and two
-# networks on the VAE base class. `PlainVAE` names the task's config fields itself and has no
-# `condition_classes`; `BareVAE`'s config has none of the task's fields.
-VAE_PLUGIN = '''
-from pydantic import Field
-from torch import nn
+
+def snippet(module) -> str:
+    """The example that ends a surface module's documentation, as the source of a plugin module."""
+    return textwrap.dedent(module.__doc__.split("::\n", 1)[1])
+
+
+# Beside the documented TinyVAE: `PlainConfig` names the task's config fields itself and has no
+# `condition_classes`; `BareConfig` has none of the task's fields.
+OTHER_VAE_CONFIGS = '''
 from zoo.config import ModelConfig
-from zoo.surfaces.vae import VAE, GaussianPosterior, VAEConfigBase
-
-
-class TinyVAEConfig(VAEConfigBase):
-    in_chans: int = Field(1, description="Image channels.")
-    image_size: int = Field(28, description="Image side in pixels.")
-    hidden: int = Field(32, description="Hidden units.")
 
 
 class PlainConfig(ModelConfig):
@@ -47,32 +47,6 @@ class BareConfig(ModelConfig):
     image_size: int = Field(28, description="Image side in pixels.")
     hidden: int = Field(32, description="Hidden units.")
     latent_size: int = Field(4, description="Dimension of z.")
-
-
-class Encoder(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(c.in_chans * c.image_size ** 2, c.hidden), nn.ReLU())
-        self.mean, self.logvar = nn.Linear(c.hidden, c.latent_size), nn.Linear(c.hidden, c.latent_size)
-
-    def forward(self, x, onehot=None):
-        h = self.body(x)
-        return GaussianPosterior(self.mean(h), self.logvar(h))
-
-
-class Decoder(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(c.latent_size, c.hidden), nn.ReLU(),
-                                 nn.Linear(c.hidden, c.in_chans * c.image_size ** 2), nn.Unflatten(1, c.input_shape()))
-
-    def forward(self, z, onehot=None):
-        return self.net(z)
-
-
-class TinyVAE(VAE):
-    def __init__(self, config):
-        super().__init__(config, Encoder(config), Decoder(config))
 '''
 
 SMALL = ["--epochs", "1", "--batch-size", "64", "--quiet", "--set", "max_train_examples=256",
@@ -80,14 +54,21 @@ SMALL = ["--epochs", "1", "--batch-size", "64", "--quiet", "--set", "max_train_e
 
 
 def _install(plugins) -> None:
-    configs = {"tinyvae": "TinyVAEConfig", "plainvae": "PlainConfig", "barevae": "BareConfig"}
-    entries = [model_entry(name, "tinyvaepkg", family="tinyvae", task="variational", input_size=28,
-                           config=f"tinyvaepkg.tiny:{config}", builder="tinyvaepkg.tiny:TinyVAE")
-               for name, config in configs.items()]
-    plugins.install("tiny-vae-plugin", "tinyvaepkg", manifest("tinyvae", *entries), module_source=VAE_PLUGIN)
+    vaes = {"tinyvae": "TinyVAEConfig", "plainvae": "PlainConfig", "barevae": "BareConfig"}
+    entries = [model_entry(name, "surfacepkg", family="tinyvae", task="variational", input_size=28,
+                           config=f"surfacepkg.tiny:{config}", builder="surfacepkg.tiny:TinyVAE")
+               for name, config in vaes.items()]
+    entries += [model_entry("tinyae", "surfacepkg", family="tinyae", task="autoencoding", input_size=28,
+                            config="surfacepkg.ae:TinyAEConfig", builder="surfacepkg.ae:TinyAE"),
+                model_entry("tinycnn", "surfacepkg", family="tinycnn", task="classification", input_size=32,
+                            config="surfacepkg.cnn:ImageClassifierConfig", builder="surfacepkg.cnn:TinyCNN")]
+    path = plugins.install("surface-plugin", "surfacepkg", manifest("surfaces", *entries),
+                           module_source=snippet(zoo.surfaces.vae) + OTHER_VAE_CONFIGS)
+    (path.parent / "ae.py").write_text(snippet(zoo.surfaces.autoencoder))
+    (path.parent / "cnn.py").write_text(snippet(zoo.surfaces.classifier))
 
 
-def test_a_vae_on_the_public_surface_trains_samples_and_exports(plugins, mnist_home, tmp_path, capsys, monkeypatch):
+def test_the_documented_vae_trains_samples_and_exports(plugins, mnist_home, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ZOO_HOME", str(mnist_home))
     monkeypatch.chdir(tmp_path)
     _install(plugins)
@@ -125,28 +106,28 @@ def test_a_label_on_an_unconditional_third_party_vae_is_refused_in_one_line(plug
     bundle = zoo.save_pretrained(zoo.create_model("plainvae"), tmp_path / "bundle")  # a config without condition_classes
     r = run_zoo(capsys, "sample", "--weights", str(bundle), "--label", "3", "--out", "x.png")
     assert r.code == 2, r.err
-    assert "--label needs a conditional model; tinyvae:plainvae is not conditional" in r.err
+    assert "--label needs a conditional model; surfaces:plainvae is not conditional" in r.err
     assert len(r.err.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()
 
 
-def _contract(site: Path, model: str) -> subprocess.CompletedProcess:
-    """zoo.testing.ModelContract over one model of the installed plugin, in a fresh pytest process."""
-    test = site / f"test_{model}_contract.py"
+def _contract(site: Path, *models: str) -> subprocess.CompletedProcess:
+    """zoo.testing.ModelContract over models of the installed plugin, in a fresh pytest process."""
+    test = site / "test_surfaces_contract.py"
     test.write_text("from zoo.testing import ModelContract\n\n\nclass TestContract(ModelContract):\n"
-                    f"    models = ('tinyvae:{model}',)\n")
+                    f"    models = {tuple(f'surfaces:{m}' for m in models)!r}\n")
     env = {**os.environ, "PYTHONPATH": str(site)}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
                           capture_output=True, text=True, env=env, cwd=site)
 
 
-def test_the_contract_passes_a_vae_on_the_public_surface_and_fails_one_that_cannot_train(plugins):
+def test_the_contract_passes_each_surfaces_documented_example_and_fails_a_vae_that_cannot_train(plugins):
     from zoo.testing import ModelContract
 
     _install(plugins)
     checks = [name for name in dir(ModelContract) if name.startswith("test_")]
-    passed = _contract(plugins.root, "tinyvae")
-    assert passed.returncode == 0 and f"{len(checks)} passed" in passed.stdout, passed.stdout[-3000:]
+    passed = _contract(plugins.root, "tinyvae", "tinyae", "tinycnn")
+    assert passed.returncode == 0 and f"{3 * len(checks)} passed" in passed.stdout, passed.stdout[-3000:]
     failed = _contract(plugins.root, "barevae")
     assert failed.returncode == 1
     assert "FAILED" in failed.stdout and "test_its_task_trains_one_step_at_tiny_size" in failed.stdout
-    assert "SurfaceError: tinyvae:barevae cannot be trained by the 'variational' task" in failed.stdout
+    assert "SurfaceError: surfaces:barevae cannot be trained by the 'variational' task" in failed.stdout
