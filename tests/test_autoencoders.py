@@ -101,7 +101,7 @@ def test_codes_beyond_two_dimensions_are_mapped_by_their_principal_plane():
 
 def test_linear_probe_and_latent_map_of_stacked_ae_codes(stacked, home, tmp_path, capsys):
     png = tmp_path / "map.png"
-    r = run_zoo(capsys, "eval", "--weights", str(stacked / "bundle"), "--limit", "500", "--linear-probe",
+    r = run_zoo(capsys, "eval", "--weights", str(stacked / "bundle"), "--n", "500", "--linear-probe",
                 "--latent-map", str(png), "--json")
     assert r.code == 0, r.err
     doc = json.loads(r.out)
@@ -145,5 +145,5 @@ def test_zoo_train_takes_each_family_recipe_as_its_default():
     assert (vae.train.optimizer, vae.train.lr, vae.train.batch_size, vae.train.epochs) == ("adam", 1e-3, 100, 200)
     assert compose("stacked_ae").train.epochs == 20
     classifier = compose("ae_classifier", data_name="mnist")
-    assert classifier.data["normalize"] is False  # the encoder was trained on [0, 1] pixels
-    assert compose("ae_classifier", sets=["data.normalize=true"]).data["normalize"] is True
+    assert classifier.data.normalize is False  # the encoder was trained on [0, 1] pixels
+    assert compose("ae_classifier", sets=["data.normalize=true"]).data.normalize is True

@@ -18,27 +18,54 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pydantic import Field, model_validator
 
 from zoo.errors import ZooError
 from zoo.names import resolve
 from zoo.surfaces import require
 from zoo.surfaces.autoencoder import Autoencoder
 from zoo.tasks.base import Batch, Stepper, Task
+from zoo.tasks.options import EvalOptions, GeneratorEvalOptions, SampleOptions
 
 EVAL_BATCH = 500
 GRID_SEED = 0  # the fixed noise batch and test images of every epoch's grids
 PROBE_STEPS = 100  # L-BFGS iterations of the linear probe (converged on MNIST codes well before)
 
 
+class CodeSampleOptions(SampleOptions):
+    """`zoo sample` of an autoencoder or VAE."""
+
+    label: int | None = Field(None, ge=0, description="Conditional models (cvae): the class to draw.")
+    interpolate: bool = Field(False, description="A strip of n images walking the code space between two test images.")
+    reconstruct: bool = Field(False, description="Test images above their reconstructions.")
+
+
+class CodeEvalOptions(GeneratorEvalOptions):
+    """`zoo eval` of an autoencoder or VAE: its own measures on a split, or with --metrics the sample metrics."""
+
+    split: Literal["test", "val", "train"] = Field("test", description="Split the codes are measured on.")
+    latent_map: Path | None = Field(None, description="PNG scatter of the codes coloured by class (PCA beyond 2-d).")
+    linear_probe: bool = Field(False, description="Test accuracy of a linear classifier on the frozen codes.")
+
+    @model_validator(mode="after")
+    def _codes_or_samples(self) -> CodeEvalOptions:
+        if self.metrics is not None and (self.latent_map is not None or self.linear_probe):
+            raise ValueError("--latent-map and --linear-probe read codes: give them without --metrics")
+        return self
+
+
 class AutoencodingTask(Task):
     main_metric: ClassVar[str] = "loss"
     maximize: ClassVar[bool] = False
     surface: ClassVar[type] = Autoencoder  # what the model must provide (zoo.surfaces.autoencoder)
+    SampleOptions: ClassVar[type[SampleOptions]] = CodeSampleOptions
+    EvalOptions: ClassVar[type[EvalOptions]] = CodeEvalOptions
 
     def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
         super().__init__(model, config, device)
@@ -126,21 +153,21 @@ class AutoencodingTask(Task):
         return torch.cat([x, self.reconstruct(x, labels.to(self.device))]).cpu()
 
     @torch.no_grad()
-    def sample(self, data: Batch | None, n: int, out: Path, seed: int = 0, *, label: int | None = None,
-               interpolate: bool = False, reconstruct: bool = False) -> Path:
+    def sample(self, data: Batch | None, options: CodeSampleOptions) -> Path:
         """A grid of n samples from the prior (or `label`); test images over their reconstructions;
         or an n-step walk through code space between two test images."""
+        n, out, label = options.n, options.out, options.label
         if label is not None:
             self.check_label(label)
-        if interpolate and reconstruct:
+        if options.interpolate and options.reconstruct:
             raise ZooError("choose one of --interpolate and --reconstruct")
-        gen = torch.Generator().manual_seed(seed)
-        if not (interpolate or reconstruct):
+        gen = torch.Generator().manual_seed(options.seed)
+        if not (options.interpolate or options.reconstruct):
             images = self.model.sample(n, generator=gen, condition=label).cpu()
             return save_grid(images, out, max(1, math.ceil(math.sqrt(n))))
         test = data if data is not None else self.load_split("test")
         pick = torch.randperm(len(test["images"]), generator=gen)
-        if reconstruct:
+        if options.reconstruct:
             cols = max(1, math.ceil(math.sqrt(n)))
             idx = pick[:n]
             x = self.prepare(test["images"][idx])
@@ -149,6 +176,15 @@ class AutoencodingTask(Task):
             rows = [torch.cat([r, r.new_zeros(cols - len(r), *r.shape[1:])]) for r in rows]  # a short last row stays a row
             return save_grid(torch.cat(rows).cpu(), out, cols)
         return save_grid(self.walk(test, pick[:2], max(n, 2), label), out, max(n, 2))
+
+    def generate(self, options: CodeSampleOptions, condition: Any = None) -> torch.Tensor:
+        if options.interpolate or options.reconstruct:
+            raise ZooError("--interpolate and --reconstruct make pictures (zoo sample), not a batch of samples")
+        label = options.label if condition is None else condition
+        if isinstance(label, int):
+            self.check_label(label)
+        with torch.no_grad():
+            return self.model.sample(options.n, generator=torch.Generator().manual_seed(options.seed), condition=label)
 
     def walk(self, test: Batch, pair: torch.Tensor, steps: int, label: int | None) -> torch.Tensor:
         """Decoded codes on the straight line between the codes of two test images (steps x C x H x W)."""
@@ -173,14 +209,27 @@ class AutoencodingTask(Task):
                   for i in range(0, len(data["images"]), EVAL_BATCH)]
         return torch.cat(chunks).float().cpu()
 
-    def report(self, data: Batch, *, iw_samples: int | None = None, latent_map: Path | None = None,
-               linear_probe: bool = False) -> dict[str, Any]:
-        """`zoo eval`'s numbers: the task's evaluation, plus the latent map and the linear probe if asked."""
-        if iw_samples is not None:
-            raise ZooError(f"--iw-samples needs a model with a likelihood (a VAE); {self.model.zoo_name} has none")
-        result: dict[str, Any] = dict(self.evaluate(data))
-        self.extras(data, result, latent_map, linear_probe)
+    def report(self, options: CodeEvalOptions, progress: Any = None) -> dict[str, Any]:
+        """`zoo eval`'s numbers: with `metrics`, the sample metrics of the prior's samples; else the task's
+        evaluation of the first `n` examples of `split`, plus the latent map and the linear probe if asked."""
+        if options.metrics is not None:
+            return self.sample_metrics(options, progress)
+        data = self.load_split(options.split, options.n)
+        result: dict[str, Any] = {"data": self.data_config.name, "split": options.split, "examples": len(data["images"]),
+                                  **self.codes_report(data, options)}
+        self.extras(data, result, options.latent_map, options.linear_probe)
         return result
+
+    def codes_report(self, data: Batch, options: CodeEvalOptions) -> dict[str, Any]:
+        """The measures of the model on `data` (a VAE adds the IWAE bound)."""
+        return dict(self.evaluate(data))
+
+    def describe(self, doc: dict[str, Any]) -> list[Any]:
+        if "extractor" in doc:
+            return super().describe(doc)
+        skip = {"data", "split", "examples"}
+        shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in doc.items() if k not in skip)
+        return [f"{self.model.zoo_name} on {doc['data']} {doc['split']} ({doc['examples']:,} examples): {shown}"]
 
     def extras(self, data: Batch, result: dict[str, Any], latent_map: Path | None, linear_probe: bool) -> None:
         if latent_map is not None:

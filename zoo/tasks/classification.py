@@ -8,18 +8,34 @@ matched, padded or resized to the model's input), a few tensor ops per batch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pydantic import Field
+
 from zoo.names import resolve
 from zoo.surfaces import require
 from zoo.surfaces.classifier import Classifier
 from zoo.tasks.base import Batch, Stepper, Task
+from zoo.tasks.options import EvalOptions, SampleOptions
 
 EVAL_BATCH = 1000
+
+
+class ClassifierSampleOptions(SampleOptions):
+    """`zoo sample` of a classifier: `n` test images drawn with `seed`, titled with the model's guesses."""
+
+    n: int = Field(64, ge=1, le=1024, description="Test images in the grid.")
+
+
+class ClassifierEvalOptions(EvalOptions):
+    """`zoo eval` of a classifier: accuracy, per-class accuracy and the confusion matrix of one split."""
+
+    split: Literal["test", "val", "train"] = Field("test", description="Split to evaluate (val needs data.val_size).")
+    out: Path | None = Field(None, description="Confusion-matrix PNG (default confusion-<model>-<data>.png).")
 
 
 class ClassificationTask(Task):
@@ -27,6 +43,8 @@ class ClassificationTask(Task):
     maximize: ClassVar[bool] = True
     sample_split: ClassVar[str | None] = "test"
     surface: ClassVar[type] = Classifier  # what the model must provide (zoo.surfaces.classifier)
+    SampleOptions: ClassVar[type[SampleOptions]] = ClassifierSampleOptions
+    EvalOptions: ClassVar[type[EvalOptions]] = ClassifierEvalOptions
 
     def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
         super().__init__(model, config, device)
@@ -101,12 +119,35 @@ class ClassificationTask(Task):
         k = self.num_classes
         return torch.bincount(data["labels"] * k + predicted, minlength=k * k).reshape(k, k)
 
-    def sample(self, data: Batch, n: int, out: Path, seed: int = 0) -> Path:
+    def sample(self, data: Batch, options: ClassifierSampleOptions) -> Path:
         """A grid of `n` test images drawn with `seed`, each titled 'pred P (true T)'; mistakes in red."""
-        pick = torch.randperm(len(data["labels"]), generator=torch.Generator().manual_seed(seed))[:n]
+        pick = torch.randperm(len(data["labels"]), generator=torch.Generator().manual_seed(options.seed))[:options.n]
         images, labels = data["images"][pick], data["labels"][pick]
         probs = self.predict(images).softmax(1)
-        return draw_grid(images, labels, probs, self.class_names(), out)
+        return draw_grid(images, labels, probs, self.class_names(), options.out)
+
+    def report(self, options: ClassifierEvalOptions, progress: Any = None) -> dict[str, Any]:
+        """Accuracy, per-class accuracy and the confusion matrix of the first `n` examples of `split` (PNG too)."""
+        from zoo.metrics.report import draw_confusion
+
+        data = self.load_held_split(options.split, options.n)
+        matrix = self.confusion(data)
+        names = self.class_names()
+        accuracy = float(matrix.diag().sum() / matrix.sum())
+        per_class = [float(matrix[i, i] / row) if (row := matrix[i].sum()) else float("nan") for i in range(len(matrix))]
+        name = self.data_config.name
+        target = options.out or Path(f"confusion-{self.model.zoo_name.split(':')[-1]}-{name}.png")
+        draw_confusion(matrix, names, target, f"{self.model.zoo_name} on {name} {options.split}: {accuracy:.2%}")
+        return {"data": name, "split": options.split, "examples": int(matrix.sum()), "accuracy": accuracy,
+                "per_class_accuracy": dict(zip(names, per_class)), "confusion_matrix": matrix.tolist(), "png": str(target)}
+
+    def describe(self, doc: dict[str, Any]) -> list[Any]:
+        from zoo.metrics.report import confusion_table
+
+        names = list(doc["per_class_accuracy"])
+        return [confusion_table(doc["confusion_matrix"], names, list(doc["per_class_accuracy"].values())),
+                f"{self.model.zoo_name} on {doc['data']} {doc['split']} ({doc['examples']:,} examples): "
+                f"accuracy {doc['accuracy']:.2%}; confusion matrix PNG: {doc['png']}"]
 
     def class_names(self) -> list[str]:
         return self.classes or [str(i) for i in range(self.num_classes)]

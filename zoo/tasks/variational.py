@@ -26,10 +26,13 @@ import torch
 from torch import nn
 
 from zoo.errors import ZooError
+from pydantic import Field
+
 from zoo.names import resolve
 from zoo.surfaces import require
 from zoo.surfaces.vae import VAE, LabelConditional
-from zoo.tasks.autoencoding import EVAL_BATCH, AutoencodingTask
+from zoo.tasks.autoencoding import EVAL_BATCH, AutoencodingTask, CodeEvalOptions
+from zoo.tasks.options import EvalOptions
 from zoo.tasks.base import Batch, Stepper
 
 EVAL_BINARIZE_SEED = 0
@@ -39,10 +42,17 @@ IWAE_SAMPLES = 100  # `zoo eval`'s default k: about half a minute on the MNIST t
 IWAE_ROWS = 20_000  # examples x importance samples decoded at once (about 60 MB of 784-pixel logits)
 
 
+class VAEEvalOptions(CodeEvalOptions):
+    """`zoo eval` of a VAE: test ELBO and the IWAE estimate of log p(x), or with --metrics the sample metrics."""
+
+    iw_samples: int = Field(IWAE_SAMPLES, ge=1, description="Importance samples per image of the IWAE NLL estimate.")
+
+
 class VariationalTask(AutoencodingTask):
     main_metric: ClassVar[str] = "elbo"
     maximize: ClassVar[bool] = True
     surface: ClassVar[type] = VAE  # what the model must provide (zoo.surfaces.vae)
+    EvalOptions: ClassVar[type[EvalOptions]] = VAEEvalOptions
 
     def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
         super().__init__(model, config, device)
@@ -143,13 +153,10 @@ class VariationalTask(AutoencodingTask):
         if not 0 <= label < k:
             raise ZooError(f"--label {label} is out of range: {self.model.zoo_name} has labels 0 to {k - 1}")
 
-    def report(self, data: Batch, *, iw_samples: int | None = None, latent_map: Path | None = None,
-               linear_probe: bool = False) -> dict[str, Any]:
+    def codes_report(self, data: Batch, options: VAEEvalOptions) -> dict[str, Any]:
         result: dict[str, Any] = dict(self.evaluate(data))
-        k = IWAE_SAMPLES if iw_samples is None else iw_samples
-        result["nll_iwae"] = self.iwae(data, k)
-        result["iw_samples"] = k
-        self.extras(data, result, latent_map, linear_probe)
+        result["nll_iwae"] = self.iwae(data, options.iw_samples)
+        result["iw_samples"] = options.iw_samples
         return result
 
     def card(self) -> dict[str, Any]:
