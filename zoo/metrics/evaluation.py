@@ -115,8 +115,9 @@ def _sample_embedding(model: nn.Module, ext: FeatureExtractor, n: int, seed: int
                       progress: ProgressSink | None) -> Embedding:
     """Draw `n` images, SAMPLE_BATCH at a time, and keep only their features (the model is put in eval mode)."""
     model.eval()
-    device = next(model.parameters(), torch.empty(0)).device
-    generator = torch.Generator(device=device).manual_seed(seed)
+    # Noise is drawn on the CPU from the seed (and moved by `sample`), whatever the model's device: the same
+    # seed gives the same samples on every device, and a CUDA generator would be refused for CPU tensors.
+    generator = torch.Generator().manual_seed(seed)
     parts = []
     for start in range(0, n, SAMPLE_BATCH):
         images = model.sample(min(SAMPLE_BATCH, n - start), generator=generator)
