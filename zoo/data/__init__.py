@@ -5,7 +5,7 @@
     from zoo.data import DataConfig, load_dataset, prepare_batch, DATASETS
 
     ds = load_dataset("mnist", split="train")        # fetched into $ZOO_HOME/data when missing
-    ds = load_dataset(DataConfig(name="mnist", val_size=5000), split="val")   # last 5000 of train
+    ds = load_dataset(DataConfig(name="mnist", val_size=5000), split="val")   # 5000 of train, stratified
     ds = load_dataset("./pets", split="test", image_size=64)                  # an ImageFolder tree
     ds.images    # torch.uint8, N x C x H x W, in memory
     ds.labels    # torch.int64, N
@@ -26,8 +26,8 @@ ones in `zoo.data.sets`: mnist, fashion-mnist, cifar10, mnist-captions, folder),
 manifest's `datasets:` section, so a plugin adds one exactly as the zoo does (see
 `zoo.data.base`). `DATASETS[name]` / `dataset_info(name)` describe each (shape, classes,
 statistics) without reading files; `zoo list --datasets` lists them. A directory path means an
-image folder. Splits: 'train', 'test', and 'val' = the last `val_size` training examples when
-`val_size` > 0.
+image folder. Splits: 'train', 'test', and 'val' = `val_size` training examples (a seeded,
+class-stratified draw, `zoo.data.holdout`; 'auto' = 10%, at most 5,000) when `val_size` is not 0.
 
 Files live in `$ZOO_HOME/data` (default ~/.cache/zoo/data), each dataset under its own folder
 (torchvision's layout for the built-in ones, so a torchvision `root` works as `DataConfig.root`).

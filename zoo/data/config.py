@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from zoo.config import ZooConfig
+from zoo.data.holdout import ValSize
 
 Fit = Literal["auto", "pad", "resize"]
 
@@ -17,7 +18,7 @@ class DataConfig(ZooConfig):
 
     name: str = Field("mnist", description="Dataset: the name of a registered dataset (`zoo list --datasets`), or a directory path (an image folder).")
     root: Path | None = Field(None, description="Directory holding the data (the built-in datasets in torchvision's layout); default $ZOO_HOME/data. For an image folder named by its dataset name, the folder itself.")
-    val_size: int = Field(0, ge=0, description="Hold out the last N training examples as the 'val' split.")
+    val_size: ValSize = Field(0, description="The 'val' split, held out of the training split by a seeded, class-stratified draw (zoo.data.holdout): N examples; 'auto' = 10% of it, at most 5,000 (a run's default when unset); 0 = none (a run then chooses on the test split).")
     download: bool = Field(True, description="Fetch the dataset when it is missing from `root`.")
     image_size: int | None = Field(None, ge=8, description="Size images are stored at in memory (folders only; None = the model's input size).")
     fit: Fit = Field("auto", description="How images meet the model's input size: pad (centre, zeros), resize (bilinear), auto = pad by at most 4 px a side (LeNet's 28 -> 32), else resize.")

@@ -2,7 +2,7 @@
 
 The dataset's class reads its files (`ImageSet.read`, zoo.data.sets); this module does what is
 the same for every dataset: resolve the name, fetch or build on first use (`zoo.data.fetch`),
-check shapes and labels, and hold out 'val' from the training split.
+check shapes and labels, and hold out 'val' from the training split (`zoo.data.holdout`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from zoo.data.base import DataError, Dataset
 from zoo.data.catalog import dataset_for
 from zoo.data.config import DataConfig
 from zoo.data.fetch import ensure_split
+from zoo.data.holdout import hold_out
 
 SPLITS = ("train", "val", "test")
 
@@ -35,18 +36,4 @@ def load_dataset(data: str | DataConfig | None = None, split: str = "train", **f
     source = "test" if split == "test" else "train"
     root = dataset.root_for(cfg)
     ensure_split(dataset, root, source, cfg.download)
-    return _hold_out(dataset.read_checked(root, source), split, cfg.val_size)
-
-
-def _hold_out(ds: Dataset, split: str, val_size: int) -> Dataset:
-    """'val' is the last `val_size` training examples, 'train' the rest."""
-    if split == "test" or val_size == 0:
-        return ds
-    n = len(ds)
-    if val_size >= n:
-        raise DataError(f"val_size={val_size} leaves no training data ({ds.name} has {n} training examples)")
-    part = slice(n - val_size, n) if split == "val" else slice(0, n - val_size)
-    ds.images, ds.labels, ds.split = ds.images[part], ds.labels[part], split
-    for name in ds.per_example:  # a dataset's own per-example tensors (mnist-captions' captions)
-        setattr(ds, name, getattr(ds, name)[part])
-    return ds
+    return hold_out(dataset.read_checked(root, source), split, cfg.val_size)
