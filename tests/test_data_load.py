@@ -90,13 +90,18 @@ def test_cifar10_batch_carrying_code_is_refused_without_running_it(tmp_path):
     assert not marker.exists()
 
 
-def test_val_split_is_the_tail_of_the_training_split(tmp_path):
+def test_val_split_is_the_seeded_hold_out_and_train_the_rest_in_order(tmp_path):
+    from zoo.data.holdout import holdout_indices
+
     arrays = write_mnist_format(tmp_path, "MNIST")
-    cfg = DataConfig(name="mnist", root=tmp_path, val_size=4, download=False)
+    cfg = DataConfig(name="mnist", root=tmp_path, val_size=2, download=False)
     train, val = load_dataset(cfg, "train"), load_dataset(cfg, "val")
-    assert (len(train), len(val)) == (8, 4)
-    assert val.labels.tolist() == arrays["train-labels-idx1-ubyte"][8:].tolist()
-    assert train.labels.tolist() == arrays["train-labels-idx1-ubyte"][:8].tolist()
+    assert (len(train), len(val)) == (10, 2)
+    labels = arrays["train-labels-idx1-ubyte"].tolist()
+    held = holdout_indices(torch.tensor(labels), 2).tolist()
+    assert val.labels.tolist() == [labels[i] for i in held]
+    assert train.labels.tolist() == [y for i, y in enumerate(labels) if i not in held]
+    assert load_dataset(cfg, "val").labels.tolist() == val.labels.tolist()  # seeded: the same examples every time
 
 
 # --- bad input: one line --------------------------------------------------------------------
