@@ -44,9 +44,10 @@ Init = Literal["paper", "kaiming_normal", "xavier_uniform", "xavier_normal", "or
 
 
 class ZooConfig(BaseModel):
-    """Base of every zoo config: unknown fields are errors, assignments are validated."""
+    """Base of every zoo config: unknown fields are errors, assignments are validated, and no float field
+    takes NaN or an infinity (`--lr inf` is refused here, not found later as a diverged run)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 class ModelConfig(ZooConfig):
@@ -79,10 +80,103 @@ C = TypeVar("C", bound=BaseModel)
 
 def validate_config(cls: type[C], data: Mapping[str, Any], what: str) -> C:
     """Build `cls` from `data`; on failure raise ConfigError naming field, value and what is allowed."""
+    problem = misplaced_collection(cls, data)
+    if problem:
+        raise ConfigError(f"invalid {what}: {problem}")
     try:
         return cls.model_validate(dict(data))
     except ValidationError as err:
         raise ConfigError(describe_validation_error(err, cls, what)) from None
+    except TypeError as err:  # a family's own `mode="before"` validator given a value of a type it did not expect
+        raise ConfigError(f"invalid {what}: a value of the wrong type ({err})") from None
+
+
+def misplaced_collection(cls: type[BaseModel], data: Mapping[str, Any], prefix: str = "") -> str | None:
+    """Where `data` gives a mapping (a section, e.g. from `--set a.b=1`) or a list to a field that holds one
+    plain value: a line naming the field, before any validator of `cls` sees the value (None when all fit)."""
+    for key, value in data.items():
+        field = cls.model_fields.get(key) if isinstance(key, str) else None
+        if field is None or not isinstance(value, (dict, list, set)):
+            continue
+        name, takes = f"{prefix}{key}", _takes(field.annotation)
+        if isinstance(value, dict):
+            if "mapping" not in takes:
+                inner = next(iter(value), "")
+                return (f"'{name}' is a value ({_type_name(field.annotation)}), not a section"
+                        + (f": {name}.{inner} cannot be set" if isinstance(inner, str) and inner else ""))
+            nested = _nested(field.annotation, value, name)
+            if nested:
+                return nested
+        elif "sequence" not in takes:
+            return f"'{name}' is a value ({_type_name(field.annotation)}), not a list: got {_short(value)}"
+    return None
+
+
+def _takes(annotation: Any) -> set[str]:
+    """What collections a field's annotation accepts: {"mapping", "sequence"} or fewer."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if annotation is Any or isinstance(annotation, (typing.TypeVar, typing.ForwardRef, str)):
+        return {"mapping", "sequence"}  # nothing to go by: let validation decide
+    if origin is typing.Annotated:
+        return _takes(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_takes(a) for a in typing.get_args(annotation)))
+    base = origin or annotation
+    if not isinstance(base, type):
+        return set() if origin is Literal else {"mapping", "sequence"}
+    if issubclass(base, (BaseModel, Mapping)):
+        return {"mapping"}
+    if issubclass(base, (list, tuple, set, frozenset)):
+        return {"sequence"}
+    return set()
+
+
+def _nested(annotation: Any, value: dict[str, Any], name: str) -> str | None:
+    """Check a section's own fields: a config model, or a mapping of config models (train.optim)."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _nested(args[0], value, name)
+    if origin in (typing.Union, types.UnionType):
+        models = [a for a in args if _takes(a) == {"mapping"}]
+        return _nested(models[0], value, name) if len(models) == 1 else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return misplaced_collection(annotation, value, name + ".")
+    if isinstance(origin, type) and issubclass(origin, Mapping) and len(args) == 2:
+        inner = args[1]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            for key, item in value.items():
+                found = misplaced_collection(inner, item, f"{name}.{key}.") if isinstance(item, dict) else None
+                if found:
+                    return found
+    return None
+
+
+def _type_name(annotation: Any) -> str:
+    """`int or 'auto'`, `float or None`, `one of 'ae', 'vae'`: the type of a value for a message."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is Literal:
+        return ", ".join(map(repr, args)) if len(args) == 1 else "one of " + ", ".join(map(repr, args))
+    if annotation is type(None):
+        return "None"
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def describe_validation_error(err: ValidationError, cls: type[BaseModel], what: str) -> str:
