@@ -8,8 +8,8 @@
 
 Options beyond the named arguments are the model's task's (`SampleOptions`, `EvalOptions` of
 `zoo.tasks.options`): the same names and checks as `zoo sample NAME --help` and `zoo eval NAME
---help` list, e.g. `truncation=0.7` for a GAN, `iw_samples=500` for a VAE, `steps=50` for a
-diffusion model. An option the task does not have is a ZooError naming the ones it has.
+--help` list, e.g. `truncation=0.7` for a GAN, `iw_samples=500` for a VAE, or a plugin task's
+own. An option the task does not have is a ZooError naming the ones it has.
 """
 
 from __future__ import annotations

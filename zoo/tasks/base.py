@@ -121,7 +121,7 @@ class Task:
 
     def sampler(self, options: Any) -> nn.Module:
         """What `sample_metrics` draws from: a module with `sample(n, generator=None, condition=None)`. The model
-        itself, unless the task's options change how it draws (a diffusion sampler's step count): then a module
+        itself, unless the task's options change how it draws (a sampler's step count): then a module
         that draws that way."""
         return self.model
 
