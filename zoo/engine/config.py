@@ -13,6 +13,11 @@ file (a whole run document, or a bare model config), the CLI's flags (`--epochs`
 `--set` keys address sections: `train.lr=0.1`, `data.name=cifar10`, `model.num_classes=5`
 (short for `model.config.num_classes`). A bare key (`lr=0.1`, `num_classes=5`) goes to the one
 section that has such a field; a key found in several sections is refused with the choices.
+
+Unless some layer sets `data.val_size`, a run's is `auto`: a seeded, class-stratified tenth of
+the training split (at most 5,000 examples, `zoo.data.holdout`) is held out as 'val', which
+every per-epoch evaluation, the best weights and early stopping use; the test split is read
+once, at the end, and only reported. `data.val_size=0` chooses on the test split, as before.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from zoo.config import ModelConfig, ZooConfig, apply_overrides, parse_assignment, validate_config
 from zoo.data.config import DataConfig
+from zoo.data.holdout import AUTO
 from zoo.errors import ConfigError
 
 Optimizer = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
@@ -80,21 +86,41 @@ class TrainConfig(ZooConfig):
     channels_last: bool = Field(False, description="Run convolutions in channels-last memory format.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process (default: cores / processes).")
     device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N.")
-    init_from: str | None = Field(None, description="Start from this bundle's weights (a fresh head when num_classes differs).")
+    init_from: str | None = Field(None, description="Start from these weights: a zoo bundle or weights file, a pretrained tag, "
+                                  "hf://org/repo (a zoo bundle, or a timm model repo such as hf://timm/vgg16.tv_in1k), or "
+                                  "a torchvision/timm checkpoint file (.pth, .safetensors); a fresh head when "
+                                  "num_classes differs.")
     eval_extractor: str = Field("lenet5_mnist", description="GANs: the feature extractor (`zoo list --extractors`) "
                                 "whose features score FID each evaluation and whose classes give the coverage.")
     eval_extractor_weights: str | None = Field(None, description="GANs: LeNet-5 weights (a lenet5 bundle or file, e.g. "
                                                "one trained on the run's dataset) whose features score FID each "
                                                "evaluation and whose classes give the coverage; default lenet5.mnist.")
     freeze: list[str] = Field(default_factory=list, description="Module names whose parameters stay fixed (e.g. features).")
+    unfreeze_at: int | None = Field(None, ge=1, description="Two-phase fine-tuning: the `freeze` modules stay fixed for "
+                                    "this many epochs (the head trains alone), then every parameter trains, at "
+                                    "unfreeze_lr_factor times the learning rate.")
+    unfreeze_lr_factor: float = Field(0.1, gt=0, le=1, description="With unfreeze_at: the factor on every learning rate "
+                                      "(schedule included) once everything trains.")
     optim: dict[str, ModuleOptim] = Field(default_factory=dict, description="Per-module optimizer settings, keyed by "
                                           "the task's module names (a GAN: generator, discriminator), e.g. "
-                                          "train.optim.discriminator.lr=1e-4; unset fields follow this section.")
+                                          "train.optim.discriminator.lr=1e-4, or by a submodule of one (a classifier's "
+                                          "features and classifier: train.optim.features.lr=1e-4 gives the backbone "
+                                          "its own learning rate in the module's optimizer); unset fields follow "
+                                          "this section.")
 
     @field_validator("betas")
     @classmethod
     def _betas_in_range(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
         return _check_betas(v)
+
+    @model_validator(mode="after")
+    def _unfreeze_needs_a_frozen_part(self) -> TrainConfig:
+        if self.unfreeze_at is not None and not self.freeze:
+            raise ValueError("train.unfreeze_at needs train.freeze (--freeze): the modules that stay fixed until then")
+        if self.unfreeze_at is not None and self.unfreeze_at >= self.epochs:
+            raise ValueError(f"train.unfreeze_at={self.unfreeze_at} must be below train.epochs={self.epochs}, "
+                             "or the frozen modules never train")
+        return self
 
     def optim_for(self, module: str) -> ModuleOptim:
         """The settings of `module`'s optimizer: its own entry over this section's values."""
@@ -154,6 +180,8 @@ def compose(
         doc["data"]["name"] = data_name
     fields = {"model": set(model_cls.model_fields), "data": set(DataConfig.model_fields), "train": set(TrainConfig.model_fields)}
     doc = apply_overrides(doc, [_route(s, fields) for s in sets or []])
+    if isinstance(doc.get("data"), dict):  # a run holds out its validation split unless told otherwise (zoo.data.holdout)
+        doc["data"].setdefault("val_size", AUTO)
     data = validate_config(DataConfig, doc.get("data", {}), "data config")
     model_config = _fit_to_data(spec, doc.get("model", {}).get("config", {}), data, notes if notes is not None else [])
     train = validate_config(TrainConfig, doc.get("train", {}), "train config")

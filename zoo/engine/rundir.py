@@ -9,12 +9,19 @@
         curves.png             loss and metric curves
         bundle/                the final weights bundle (zoo.weights.save_pretrained)
         .lock                  held by the process writing the run (`RunLock`)
+
+A new run directory appears whole (`RunDir.create`): config.yaml and the held lock are made in
+a hidden temporary directory beside it, which is then renamed into place. Every later file is
+written to a temporary name and renamed too, so a kill at any moment leaves no directory, or a
+run that `--resume` continues (from its last checkpoint, or from the start when it had none).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +42,11 @@ LOCK_ENV = "ZOO_RUN_LOCK_HELD"  # set by a launcher that holds the lock for its 
 
 class RunDirError(ZooError):
     """A directory that is not a run, or cannot be used for this one."""
+
+
+def is_scratch(name: str) -> bool:
+    """What a directory may hold without being a run: the lock, and the temp files of a write a kill cut short."""
+    return name == LOCK or (name.startswith(".") and ".tmp-" in name)
 
 
 def default_run_dir(model: str, root: Path = Path("runs")) -> Path:
@@ -110,6 +122,24 @@ class RunLock:
         self._fd = None
 
 
+def _sweep_abandoned(parent: Path, name: str) -> None:
+    """Remove the temporary directories of `create`s of `name` whose process is gone (killed before the rename)."""
+    for tmp in parent.glob(f".{glob.escape(name)}.tmp-*"):
+        pid = tmp.name.rpartition("-")[2]
+        if tmp.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, but is someone else's
+        return True
+    return True
+
+
 def describe_holder(holder: dict[str, Any]) -> str:
     if not holder.get("pid"):
         return "another process"
@@ -127,6 +157,33 @@ class RunDir:
 
     def is_run(self) -> bool:
         return (self.path / CONFIG).is_file()
+
+    def has_files(self) -> bool:
+        """Whether the directory holds anything but scratch (a lock, a killed write's temp file)."""
+        return self.path.is_dir() and any(not is_scratch(p.name) for p in self.path.iterdir())
+
+    def create(self, config_text: str, command: str) -> RunLock:
+        """Make the directory in one step, holding its lock: config.yaml and `.lock` (locked) are written into
+        a hidden temporary directory beside it, which is then renamed into place. The flock lives on the open
+        file, so the rename keeps it held."""
+        parent = self.path.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        _sweep_abandoned(parent, self.path.name)
+        tmp = parent / f".{self.path.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        lock = RunLock(tmp).acquire(command)
+        try:
+            (tmp / CONFIG).write_text(config_text)
+            os.rename(tmp, self.path)  # fails if another process made the directory meanwhile (it is not empty)
+        except OSError as err:
+            lock.release()
+            shutil.rmtree(tmp, ignore_errors=True)
+            if self.path.exists():
+                raise RunDirError(f"{self.path} appeared while this run was starting; use another --out") from None
+            raise RunDirError(f"cannot create the run directory {self.path}: {err.strerror or err}") from None
+        lock.path = self.path / LOCK
+        return lock
 
     def write_text(self, name: str, text: str) -> None:
         """Atomically: a temp file in the same directory, then rename."""

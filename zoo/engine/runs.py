@@ -3,9 +3,12 @@
     run = train_run(RunRequest(name="lenet5", data="mnist", flags={"epochs": 1}))
 
 - A fresh run composes its config (`zoo.engine.config.compose`) and refuses a directory that
-  already holds files (use `resume`, or another `out`).
+  already holds files (use `resume`, or another `out`). A new directory is made only once the
+  run's setup succeeded (bad input leaves none), whole: config.yaml and the lock from its first
+  moment (`RunDir.create`).
 - A resumed run reads the saved config; only `train.epochs` may change, anything else that
-  differs from the checkpoint's run is refused, field by field.
+  differs from the checkpoint's run is refused, field by field. A run killed before its first
+  checkpoint resumes from the start.
 - The run directory is locked (`RunLock`) by the one process that writes it, before it is read,
   so a second writer hears who holds it; a launcher's workers run under their launcher's lock.
 - `nproc_per_node`/`nnodes` > 1 re-runs the request under torch.distributed.run (DDP) with the
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.engine.rundir import BUNDLE, CHECKPOINT, LOCK, LOCK_ENV, RunDir, RunDirError, RunLock, default_run_dir
+from zoo.engine.rundir import BUNDLE, LOCK_ENV, RunDir, RunDirError, RunLock, default_run_dir
 from zoo.errors import ZooError
 
 COMMAND_ENV = "ZOO_TRAIN_COMMAND"  # the user's command line, handed to torchrun's workers for the model card
@@ -77,36 +80,43 @@ def train_run(req: RunRequest, say: Callable[[str], None] = lambda _: None) -> R
     lock = _lock(RunDir(named), req.command, say) if named is not None and named.is_dir() else None
     try:
         config, run = compose_request(req, say)
-        if lock is None:
-            lock = _lock(run, req.command, say)
         if req.launch.get("nproc", 1) > 1 or req.launch.get("nnodes", 1) > 1:
             if from_env().active:
                 raise ZooError("--nproc-per-node/--nnodes given inside a distributed worker")
+            if lock is None:  # the launcher makes the directory, whole and locked, before its workers start
+                from zoo.engine.config import to_yaml
+
+                lock = run.create(to_yaml(config), req.command)
             return _launch(config, run, req)
         from zoo.engine.trainer import Trainer
 
-        final = Trainer(config, run, resume=req.resume is not None, quiet=req.quiet, command=req.command).fit()
+        # Without a lock here, the trainer makes the directory (locked) once its setup succeeded.
+        held = lock is not None or _held_for_us(run)
+        final = Trainer(config, run, resume=req.resume is not None, quiet=req.quiet, command=req.command,
+                        locked=held).fit()
         return Run(run.path, config, {k.removeprefix("eval_"): v for k, v in final.items()})
     finally:
         if lock is not None:
             lock.release()
 
 
+def _held_for_us(run: RunDir) -> bool:
+    """A launcher holds the run's lock for its workers (or rank 0 of this job does, for the other ranks)."""
+    from zoo.engine.distributed import from_env
+
+    return os.environ.get(LOCK_ENV) == str(run.path.resolve()) or not from_env().main
+
+
 def _lock(run: RunDir, command: str, say: Callable[[str], None]) -> RunLock | None:
     """Hold the run directory for this command (and the workers it launches) while it runs."""
-    from zoo.engine.distributed import from_env
     from zoo.engine.rundir import describe_holder
 
-    if os.environ.get(LOCK_ENV) == str(run.path.resolve()) or not from_env().main:
-        return None  # the launcher holds it for us, or rank 0 of this job does
+    if _held_for_us(run):
+        return None
     lock = RunLock(run.path).acquire(command)
     if lock.took_over:
         say(f"{run.path} was last written by {describe_holder(lock.took_over)}, which is gone; taking over")
     return lock
-
-
-def _has_files(path: Path) -> bool:
-    return path.is_dir() and any(p.name != LOCK for p in path.iterdir())
 
 
 def _fresh(req: RunRequest, say: Callable[[str], None]) -> tuple[Any, RunDir]:
@@ -127,7 +137,7 @@ def _fresh(req: RunRequest, say: Callable[[str], None]) -> tuple[Any, RunDir]:
     for message in notes if main else []:
         say(message)
     run = RunDir(req.out if req.out is not None else default_run_dir(spec.name))
-    if main and _has_files(run.path):
+    if main and run.has_files() and not _held_for_us(run):  # (a launcher made it for its workers)
         what = "a run" if run.is_run() else "not empty"
         raise ZooError(f"{run.path} already exists and is {what}; use --resume {run.path} to continue it, or another --out")
     return config, run
@@ -146,8 +156,6 @@ def _resumed(req: RunRequest) -> tuple[Any, RunDir]:
         asked_model = resolve(req.name)[0].qualified_name
         if asked_model != saved.model.name:
             raise RunDirError(f"{path} is a run of {saved.model.name}, not {asked_model}")
-    if not (run / CHECKPOINT).is_file():
-        raise RunDirError(f"{path} has no checkpoint to resume from ({CHECKPOINT} is missing)")
     flags = {k: v for k, v in req.flags.items() if v is not None}
     if req.config_file:  # the file must describe the saved run (only epochs may differ)
         asked = compose(saved.model.name, load_config_file(req.config_file), flags, req.sets, data_name=req.data)

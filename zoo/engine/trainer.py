@@ -2,8 +2,11 @@
 
 Per step: slice a batch out of in-memory tensors (seeded permutation, sharded across
 processes), let the task step its optimizers, update the schedules, accumulate metrics.
-Per epoch: evaluate, keep best and last weights, checkpoint, maybe stop early. At the end:
-curves and the weights bundle. A non-finite loss stops the run before it touches the weights.
+Per epoch: evaluate on the eval split ('val', held out of the training split, unless
+data.val_size=0 makes it 'test'), keep best and last weights, checkpoint, maybe stop early.
+At the end: the test split is read, once, to report the weights that ship; then the weights
+bundle; then what is optional (curves). A non-finite loss stops the run before it touches the
+weights.
 
 Determinism: the model is initialised after `torch.manual_seed(seed)`; epoch e's data order
 is `randperm` under seed (seed, e); dropout draws from the global RNG, whose state every
@@ -15,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +29,14 @@ from torch import nn
 
 from zoo.engine import checkpoint as ckpt
 from zoo.engine import distributed
-from zoo.engine.config import RunConfig, TrainConfig
+from zoo.engine.config import ModuleOptim, RunConfig, TrainConfig
 from zoo.engine.display import Display
-from zoo.engine.rundir import BEST, BUNDLE, CHECKPOINT, LAST, MetricsLog, RunDir, plot_curves
+from zoo.engine.rundir import BEST, BUNDLE, CHECKPOINT, LAST, MetricsLog, RunDir, RunDirError, RunLock, plot_curves
 from zoo.errors import ConfigError, ZooError
 
 
 DISPLAY_EVERY = 10  # steps between progress-bar refreshes (each reads the metrics off the device)
+EXTRAS = {"matplotlib": "plots"}  # optional package -> the zoo extra that installs it
 
 
 class TrainingDiverged(ZooError):
@@ -83,15 +89,76 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
-def build_optimizer(train: TrainConfig, module: nn.Module, name: str = "model") -> torch.optim.Optimizer:
-    """The optimizer of task module `name`, from `train.optim.<name>` over the train section's settings."""
+def build_optimizer(train: TrainConfig, module: nn.Module, name: str = "model",
+                    parts: dict[str, ModuleOptim] | None = None) -> torch.optim.Optimizer:
+    """The optimizer of task module `name`, from `train.optim.<name>` over the train section's settings.
+
+    `parts` are `train.optim` entries naming submodules of this module (`optim_parts`): each gets its own
+    parameter groups (discriminative learning rates: a backbone's and a head's). With `train.unfreeze_at`
+    the frozen parameters are in the groups from the start (an optimizer skips parameters without a
+    gradient), so the optimizer, and every checkpoint of it, keeps one shape across the two phases.
+    """
     from timm.optim import create_optimizer_v2
 
     o = train.optim_for(name)
     # timm's 'sgd' is Nesterov momentum; ours is plain SGD: timm's 'momentum' with momentum 0.
     opt, momentum = ("momentum", 0.0) if o.optimizer == "sgd" else (o.optimizer, o.momentum)
-    extra = {"betas": o.betas} if o.betas is not None and o.optimizer in ("adam", "adamw") else {}
+    extra: dict[str, Any] = {"betas": o.betas} if o.betas is not None and o.optimizer in ("adam", "adamw") else {}
+    if parts or train.unfreeze_at is not None:
+        groups = param_groups(module, o, parts or {}, keep_frozen=train.unfreeze_at is not None)
+        extra["param_group_fn"] = lambda _: groups
     return create_optimizer_v2(module, opt=opt, lr=o.lr, weight_decay=o.weight_decay, momentum=momentum, **extra)
+
+
+def optim_parts(train: TrainConfig, modules: dict[str, nn.Module]) -> dict[str, dict[str, ModuleOptim]]:
+    """`train.optim` entries that name a submodule of a task module ("features" of a classifier's "model"), by
+    that module, each over its module's settings; an entry naming neither a module nor a submodule is refused."""
+    parts: dict[str, dict[str, ModuleOptim]] = {n: {} for n in modules}
+    for key, entry in train.optim.items():
+        if key in modules:
+            continue
+        owners = [n for n, m in modules.items() if key and key in dict(m.named_modules())]
+        if len(owners) != 1:
+            subs = "; ".join(f"submodules of {n}: {', '.join(c for c, _ in m.named_children()) or 'none'}"
+                             for n, m in modules.items())
+            what = f"a submodule of {' and of '.join(owners)}, ambiguous" if owners else "no module or submodule of that name"
+            raise ConfigError(f"train.optim.{key}: {what} in this task (modules: {', '.join(modules)}; {subs})")
+        if entry.optimizer is not None:
+            raise ConfigError(f"train.optim.{key}.optimizer: a submodule's parameters are stepped by their module's "
+                              f"optimizer; set train.optim.{owners[0]}.optimizer or train.optimizer instead")
+        own = train.optim_for(owners[0]).model_dump()
+        parts[owners[0]][key] = ModuleOptim(**{**own, **entry.model_dump(exclude_none=True)})
+    return parts
+
+
+def param_groups(module: nn.Module, base: ModuleOptim, parts: dict[str, ModuleOptim], keep_frozen: bool) -> list[dict]:
+    """timm's weight-decay groups (none on biases and 1-d tensors, nor on the model's `no_weight_decay()`),
+    once for the module's own parameters and once for each part's, with that part's lr and weight decay."""
+    from fnmatch import fnmatch
+
+    no_decay = set(getattr(module, "no_weight_decay", set)())
+    longest_first = sorted(parts, key=len, reverse=True)
+    buckets: dict[tuple[str, bool], list[nn.Parameter]] = {}
+    for pname, p in module.named_parameters():
+        if not (p.requires_grad or keep_frozen):
+            continue
+        part = next((k for k in longest_first if pname == k or pname.startswith(k + ".")), "")
+        decays = not (p.ndim <= 1 or pname.endswith(".bias") or any(fnmatch(pname, pat) for pat in no_decay))
+        buckets.setdefault((part, decays), []).append(p)
+    groups = []
+    for part in ["", *parts]:
+        o = parts.get(part, base)
+        for decays in (False, True):
+            if (part, decays) in buckets:
+                group = {"params": buckets[part, decays], "lr": o.lr, "weight_decay": o.weight_decay if decays else 0.0}
+                if part:
+                    group["zoo_part"] = part
+                    if base.optimizer in ("momentum", "nesterov", "rmsprop"):
+                        group["momentum"] = o.momentum
+                    if o.betas is not None and base.optimizer in ("adam", "adamw"):
+                        group["betas"] = o.betas
+                groups.append(group)
+    return groups
 
 
 def build_scheduler(train: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
@@ -100,7 +167,7 @@ def build_scheduler(train: TrainConfig, optimizer: torch.optim.Optimizer, steps_
 
     if train.scheduler == "none":
         return None
-    peak = optimizer.param_groups[0]["lr"]  # this module's own lr (train.optim.<module>.lr)
+    peak = min(g["lr"] for g in optimizer.param_groups)  # this module's own lr (train.optim.<module>.lr) or a part's
     try:
         sched, _ = create_scheduler_v2(
             optimizer, sched=train.scheduler, num_epochs=train.epochs, warmup_epochs=train.warmup_epochs,
@@ -170,12 +237,17 @@ class Trainer:
     """Trains one run: `Trainer(config, run_dir).fit()`."""
 
     def __init__(self, config: RunConfig, run: RunDir, *, resume: bool = False, quiet: bool = False,
-                 command: str = "") -> None:
+                 command: str = "", locked: bool = False) -> None:
+        """`locked`: the caller holds the run directory's lock (else the trainer makes the directory, locked)."""
         self.config, self.train, self.run, self.resume, self.command = config, config.train, run, resume, command
+        self.locked = locked
         self.dist = distributed.from_env()
         self.device = distributed.pick_device(self.train.device, self.dist)
         self.display = Display(quiet, enabled=self.dist.main)
         self.log: MetricsLog | None = None
+        self.lock: RunLock | None = None  # the lock of a directory this trainer made
+        self.frozen_modules = list(self.train.freeze)  # until train.unfreeze_at
+        self.missing: set[str] = set()  # optional packages already warned about
 
     # ------------------------------------------------------------------ setup
 
@@ -205,23 +277,26 @@ class Trainer:
         self.eval_data = self.task.load_split(self.eval_split, self.train.max_eval_examples)
         self.steps_per_epoch = self._steps_per_epoch()
         self.modules = self.task.modules()
-        unknown = sorted(set(self.train.optim) - set(self.modules))
-        if unknown:
-            raise ConfigError(f"train.optim.{unknown[0]}: no module '{unknown[0]}' in this task "
-                              f"(modules: {', '.join(self.modules)})")
-        self.optimizers = {n: build_optimizer(self.train, m, n) for n, m in self.modules.items()}
+        parts = optim_parts(self.train, self.modules)
+        self.optimizers = {n: build_optimizer(self.train, m, n, parts[n]) for n, m in self.modules.items()}
         self.schedulers = {n: build_scheduler(self.train, o, self.steps_per_epoch) for n, o in self.optimizers.items()}
         self.progress = self._restore() if self.resume else Progress()
         self.wrapped = {n: self._wrap(m) for n, m in self.modules.items()}
+        self._unfreeze_when_due()  # a run resumed in its second phase
         self.stepper = Stepper(self.optimizers, self.modules, self.train.grad_clip, self.dist)
 
     def _init_from(self, model: nn.Module) -> None:
-        from zoo.weights.bundle import load_weights, read_weights
+        """Transfer: the weights of a bundle, a tag, hf://, or a torchvision/timm checkpoint (by zoo names), a fresh
+        head where the class count differs; or, from another zoo model, its modules this one shares."""
+        from zoo.weights.bundle import read_transfer_weights
+        from zoo.weights.fit import load_into
 
-        weights = read_weights(self.train.init_from)
+        source = self.train.init_from
+        weights = read_transfer_weights(source)
         if weights.model is None or weights.model == model.zoo_name:
-            load_weights(model, self.train.init_from, adapt_head=True, allow_config_mismatch=True)
-            self.display.say(f"initialised from {self.train.init_from}")
+            fit = load_into(model, weights.tensors, source=source, adapt_head=True)
+            head = f" (a fresh head: {', '.join(fit.head)})" if fit.head else ""
+            self.display.say(f"initialised from {source}{head}")
             return
         shared = shared_modules(model, weights.tensors)  # another model: e.g. an autoencoder's encoder under a classifier
         if not shared:
@@ -250,6 +325,11 @@ class Trainer:
         return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
     def _restore(self) -> Progress:
+        if not (self.run / CHECKPOINT).is_file():  # stopped before its first checkpoint: it starts again, as it began
+            if self.dist.main:
+                self.run.rewind_metrics(0, 0)
+            self.display.say(f"resuming {self.run.path} from the start (it stopped before its first checkpoint)")
+            return Progress()
         tensors, doc = ckpt.read_checkpoint(self.run / CHECKPOINT)
         state = ckpt.restore(tensors, doc, self.model, self.optimizers, self.schedulers, self.run / CHECKPOINT)
         progress = Progress(**state)
@@ -275,20 +355,32 @@ class Trainer:
             self.display.close()
             if self.log:
                 self.log.close()
+            if self.lock:
+                self.lock.release()
             distributed.shutdown(self.dist)
 
     def _open_run_dir(self) -> None:
-        """Written only once setup succeeded, so bad input leaves no directory (or an untouched one)."""
+        """Written only once setup succeeded, so bad input leaves no directory (or an untouched one). A new
+        directory appears whole, config.yaml in it (`RunDir.create`); in one that exists, config.yaml is
+        replaced atomically. Either way a kill from here on leaves a run that --resume continues."""
         from zoo.engine.config import to_yaml
         from zoo.engine.rundir import CONFIG, METRICS
 
-        self.run.path.mkdir(parents=True, exist_ok=True)
-        self.run.write_text(CONFIG, to_yaml(self.config))
+        text = to_yaml(self.config)
+        if not self.run.path.exists():
+            self.lock = self.run.create(text, self.command)
+        else:
+            if not self.locked:  # it appeared while this run set up: take it only if it is free and holds nothing
+                self.lock = RunLock(self.run.path).acquire(self.command)
+                if self.run.has_files() and not self.resume:
+                    raise RunDirError(f"{self.run.path} appeared while this run was starting; use another --out")
+            self.run.write_text(CONFIG, text)
         self.log = MetricsLog(self.run / METRICS)
 
     def _epochs(self) -> None:
         p = self.progress
         while p.epoch < self.train.epochs and not p.stopped_early:
+            self._unfreeze_when_due()
             self._train_epoch()
             p.epoch, p.batch = p.epoch + 1, 0
             record = self._end_epoch()
@@ -299,7 +391,7 @@ class Trainer:
         order = epoch_order(self.n_train, train.seed, p.epoch)
         for m in self.modules.values():
             m.train()
-        for name in train.freeze:  # frozen parts stay in eval mode: batch-norm statistics and dropout fixed too
+        for name in self.frozen_modules:  # frozen parts stay in eval mode: batch-norm statistics and dropout fixed too
             self.model.get_submodule(name).eval()
         self.display.start_epoch(p.epoch, train.epochs, self.steps_per_epoch, p.batch)
         start, seen = time.perf_counter(), 0
@@ -320,6 +412,28 @@ class Trainer:
                 self.display.update(p.batch, {k: float(v) for k, v in metrics.items()}, seen / (time.perf_counter() - start))
             if train.checkpoint_every and p.step % train.checkpoint_every == 0 and p.batch < self.steps_per_epoch:
                 self._checkpoint()
+
+    def _unfreeze_when_due(self) -> None:
+        """The second phase of `train.unfreeze_at`: from that epoch on the frozen modules train too, and every
+        learning rate is `unfreeze_lr_factor` times the schedule's (timm's per-group `lr_scale`). A function of
+        the epoch alone, so a run resumed in either phase continues as it would have."""
+        at, p = self.train.unfreeze_at, self.progress
+        if at is None or p.epoch < at or not self.frozen_modules:
+            return
+        for name in self.frozen_modules:
+            self.model.get_submodule(name).requires_grad_(True)
+        factor = self.train.unfreeze_lr_factor
+        for name, opt in self.optimizers.items():
+            sched = self.schedulers[name]
+            for group in opt.param_groups:
+                group["lr_scale"] = factor
+                if sched is None:  # a constant lr: scale the group's own, once
+                    group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+            if sched is not None:
+                sched.step_update(p.step)  # this step's lr again, now scaled
+        self.display.say(f"epoch {p.epoch + 1}: {', '.join(self.frozen_modules)} unfrozen; every learning rate x {factor:g}")
+        self.frozen_modules = []
+        self.wrapped = {n: self._wrap(m) for n, m in self.modules.items()}  # DDP registers only trainable parameters
 
     def _accumulate(self, metrics: dict[str, torch.Tensor]) -> None:
         p = self.progress
@@ -346,7 +460,7 @@ class Trainer:
             record.update(self._evaluate())
             pictures = getattr(self.task, "epoch_pictures", None)  # generative tasks: reconstruction and sample grids
             if self.dist.main and callable(pictures):
-                pictures(self.run.path, p.epoch, self.eval_data)
+                self._optional("epoch pictures", lambda: pictures(self.run.path, p.epoch, self.eval_data))
         if self.log:
             self.log.write(record)
         if self.dist.main:
@@ -396,7 +510,8 @@ class Trainer:
     # ------------------------------------------------------------------ end
 
     def _finish(self) -> dict[str, Any]:
-        """Final evaluation of the weights that go into the bundle, then curves and bundle (rank 0)."""
+        """The weights that ship (the last, or the best after an early stop) measured on the test split, read
+        here for the first time (it chose nothing); then the bundle; then what is optional (curves), rank 0."""
         p = self.progress
         if p.stopped_early and (self.run / BEST).is_file():
             from zoo.weights.safefile import load_tensors
@@ -404,21 +519,61 @@ class Trainer:
             self.model.load_state_dict(load_tensors(self.run / BEST)[1])
         for m in self.modules.values():
             m.eval()
-        final = {f"eval_{k}": v for k, v in self.task.evaluate(self.eval_data).items()}
+        test = self.eval_data if self.eval_split == "test" else \
+            self.task.load_held_split("test", self.train.max_eval_examples)
+        try:
+            with kept(self.model):  # reporting changes nothing that ships (an autoencoder's evaluate refits its prior)
+                final = {f"eval_{k}": v for k, v in self.task.evaluate(test).items()}
+            self.reported = examples(test)
+        finally:
+            if test is not self.eval_data and callable(getattr(test, "close", None)):
+                test.close()  # a streamed split's DataLoader workers
         if self.dist.main:
-            getattr(self.task, "plot_curves", plot_curves)(self.run)  # a task may draw its own (a GAN: both players)
             self._bundle(final)
-            self.log.write({"kind": "end", "epoch": p.epoch - 1, "step": p.step, "split": self.eval_split, **final})
-            self.display.say(f"done: {self.eval_split} " + ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in final.items())
-                             + f"; bundle in {self.run / BUNDLE}")
+            self.log.write({"kind": "end", "epoch": p.epoch - 1, "step": p.step, "split": "test", **final})
+            # a task may draw its own curves (a GAN: both players)
+            self._optional("curves.png", lambda: getattr(self.task, "plot_curves", plot_curves)(self.run))
+            chosen = "" if self.eval_split == "test" else f" (weights chosen on {self.eval_split})"
+            self.display.say("done: test " + ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in final.items())
+                             + f"{chosen}; bundle in {self.run / BUNDLE}")
         return final
+
+    def _optional(self, what: str, draw: Callable[[], Any]) -> None:
+        """Curves and pictures are extras: without the package that draws them the run goes on, warned once."""
+        try:
+            draw()
+        except ImportError as err:
+            missing = (err.name or str(err)).split(".")[0]
+            if missing not in self.missing:
+                self.missing.add(missing)
+                how = f'pip install "zoo[{EXTRAS[missing]}]"' if missing in EXTRAS else f"pip install {missing}"
+                self.display.say(f"warning: {what} not drawn: {missing} is not installed ({how}); "
+                                 "training and the bundle do not need it")
 
     def _bundle(self, final: dict[str, float]) -> None:
         from zoo.weights.bundle import save_pretrained
 
         card = self.task.card()
-        metrics = {f"{self.eval_split}_{k.removeprefix('eval_')}": v for k, v in final.items()}
+        metrics = {f"test_{k.removeprefix('eval_')}": v for k, v in final.items()}
+        evaluation = {"chosen_on": self.eval_split, "chosen_examples": examples(self.eval_data),
+                      "reported_on": "test", "reported_examples": self.reported,
+                      "val_size": str(self.config.data.val_size)}
         save_pretrained(self.model, self.run / BUNDLE, data=card.get("data", ""), preprocessing=card.get("preprocessing"),
-                        metrics=metrics, command=self.command, overwrite=True,
+                        metrics=metrics, command=self.command, overwrite=True, evaluation=evaluation,
                         notes=" ".join(filter(None, [card.get("notes"), f"Trained for {self.progress.epoch} epochs "
                                                      f"({self.progress.step} steps); run config in ../config.yaml."])))
+
+
+def examples(data: Any) -> int:
+    """The number of examples of a split: tensors in memory (a dict), or a streamed split."""
+    return len(next(iter(data.values()))) if isinstance(data, dict) else len(data)
+
+
+@contextmanager
+def kept(model: nn.Module) -> Iterator[None]:
+    """Whatever the block changes in `model`'s state (parameters and buffers) is put back after it."""
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        yield
+    finally:
+        model.load_state_dict(saved)

@@ -70,6 +70,7 @@ def save_pretrained(
     command: str = "",
     license: str = "",
     notes: str = "",
+    evaluation: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write `model` as a bundle directory (config.json, model.safetensors, README.md).
@@ -77,13 +78,14 @@ def save_pretrained(
     The keyword arguments fill the model card: `tag` ('mnist'), `data` (training data),
     `preprocessing` (mean/std, value_range, class_names; input size and channels default to the
     config's), `metrics` (measured), `command` (the exact `zoo train …` command), `license`,
-    `notes`. The directory is written next to its target and renamed into place, so a failure
+    `notes`, `evaluation` (which split chose the weights and which reports them:
+    `zoo.weights.card.Evaluation`'s fields). The directory is written next to its target and renamed into place, so a failure
     leaves nothing half-written; an existing bundle is replaced only with `overwrite=True`.
     """
     model = unwrap(model)
     qualified, config = identity(model)
     doc = _bundle_doc(qualified, config, dict(tag=tag, data=data, metrics=metrics or {}, command=command,
-                                               license=license, notes=notes,
+                                               license=license, notes=notes, evaluation=evaluation,
                                                preprocessing=_preprocessing(config, preprocessing)))
     tensors, aliases = _tensors_for_saving(model)
     meta = _metadata(doc.qualified_name, doc.config, aliases)
@@ -228,6 +230,43 @@ def read_weights(source: str | Path) -> Weights:
     if isinstance(source, str) and "." in source and "/" not in source and path.suffix not in _FILE_SUFFIXES:
         return _read_tag(source)
     raise WeightsError(f"{text}: no such bundle directory, weights file or pretrained tag")
+
+
+def read_transfer_weights(source: str | Path) -> Weights:
+    """What `train.init_from` names: anything `read_weights` reads, and also a torchvision or timm state dict
+    (a .pth/.pt/.bin checkpoint read with weights_only, a .safetensors file without zoo metadata, or an
+    hf://org/repo that is a timm model repo rather than a zoo bundle), renamed to the zoo's module names
+    (`zoo.convert.to_zoo_names`); such weights name no model or config."""
+    from zoo.hub import fetch_bundle, is_hub_url
+
+    text = str(source)
+    if is_hub_url(text):
+        directory = fetch_bundle(text)
+        return read_bundle(directory, text) if _is_zoo_bundle(directory) else _foreign(directory / WEIGHTS_FILE, text)
+    path = Path(source)
+    if path.is_file() and path.suffix in _TORCH_SUFFIXES:
+        return _foreign(path, text)
+    weights = read_weights(source)
+    if weights.model is None:  # a .safetensors file the zoo did not write
+        return _foreign(path, text, weights.tensors)
+    return weights
+
+
+_TORCH_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt"}
+
+
+def _is_zoo_bundle(directory: Path) -> bool:
+    try:
+        doc = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == "zoo-bundle"
+
+
+def _foreign(path: Path, source: str, tensors: dict[str, torch.Tensor] | None = None) -> Weights:
+    from zoo.convert import read_state_dict, to_zoo_names
+
+    return Weights(source, to_zoo_names(tensors if tensors is not None else read_state_dict(path)), None, None, None)
 
 
 # Names ending so are files that are missing, never pretrained tags.

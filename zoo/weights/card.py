@@ -29,6 +29,29 @@ class Preprocessing(_Doc):
     class_names: tuple[str, ...] | None = Field(None, description="Name of each output class, in index order.")
 
 
+class Evaluation(_Doc):
+    """Which split chose the weights (best epoch, early stop) and which one the metrics report."""
+
+    chosen_on: Literal["val", "test"] = Field(description="Split of every per-epoch evaluation and choice: 'val' (held "
+                                                          "out of the training split) or 'test' (data.val_size=0).")
+    chosen_examples: int = Field(ge=0, description="Examples of that split the evaluations used.")
+    reported_on: Literal["test"] = Field("test", description="Split the metrics are measured on, after training.")
+    reported_examples: int = Field(ge=0, description="Examples of it the metrics used.")
+    val_size: str = Field("", description="The run's data.val_size: a number, 'auto' (10% of the training split, at "
+                                          "most 5,000, seeded and class-stratified) or 0.")
+
+    def sentence(self) -> str:
+        """The model card's line about it."""
+        if self.chosen_on == "test":
+            return (f"Selection used the test split (data.val_size=0): the per-epoch evaluations, best weights and "
+                    f"early stop read the same {self.reported_examples:,} test examples the metrics report, so the "
+                    "figures are optimistic.")
+        return (f"Chosen on val, reported on test: per-epoch evaluation, best weights and early stop used "
+                f"{self.chosen_examples:,} validation examples held out of the training split (data.val_size="
+                f"{self.val_size}, a seeded class-stratified draw); the metrics are of {self.reported_examples:,} "
+                "test examples, read once, after training.")
+
+
 class BundleConfig(_Doc):
     """`config.json` of a bundle: everything needed to rebuild the model, then load its weights."""
 
@@ -47,6 +70,8 @@ class BundleConfig(_Doc):
     command: str = Field("", description="The exact command that made these weights.")
     license: str = Field("", description="License of the weights.")
     notes: str = Field("", description="Free text for the model card.")
+    evaluation: Evaluation | None = Field(None, description="Which split chose the weights and which reports them "
+                                                            "(written by zoo train; None for other bundles).")
 
     @property
     def qualified_name(self) -> str:
@@ -96,6 +121,8 @@ def render_card(doc: BundleConfig, summary: str, paper: str, sha256: str, size: 
         lines += [f"| {k} | {v:.6g} |" for k, v in doc.metrics.items()]
     else:
         lines.append("none measured")
+    if doc.evaluation is not None:
+        lines += ["", doc.evaluation.sentence()]
     lines += ["", "## Use", "", "```python", "import zoo", "",
               f'model = zoo.load("{name}")' if doc.tag else 'model = zoo.from_pretrained("path/to/this/bundle")',
               "```", ""]
