@@ -64,6 +64,12 @@ class AlexNetConfig(ImageClassifierConfig):
             raise ValueError("groups=2 is the paper's split; the torchvision variant has one tower (use groups=1)")
         return self
 
+    def data_defaults(self) -> dict[str, Any]:
+        """Section 4.1's augmentation: random 224 crops of 256-px images, horizontal flips and PCA colour
+        noise. timm's imagenet pipeline stands in for it: random resized crops (scale and aspect jitter, as
+        GoogLeNet later did), flips, and colour jitter in place of the PCA lighting."""
+        return {"augment": "imagenet"}
+
 
 def feature_side(image_size: int, stem_stride: int) -> int:
     # conv1 (55 at 224), pool1 (27), pool2 (13), pool5 (6); conv2-5 keep the size

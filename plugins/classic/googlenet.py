@@ -83,6 +83,12 @@ class GoogLeNetConfig(ImageClassifierConfig):
                              f"use aux_pool=adaptive (or auto)")
         return self
 
+    def data_defaults(self) -> dict[str, Any]:
+        """Section 6's augmentation: patches of 8% to 100% of the image area with aspect ratios 3/4 to 4/3
+        (the random resized crop timm's imagenet pipeline is built on), flips and photometric distortions
+        (timm's colour jitter)."""
+        return {"augment": "imagenet"}
+
 
 def aux_side(image_size: int, stem_stride: int) -> int:
     """Side of inception 4a's output (14 at 224): conv1, then three 3×3/2 ceil-mode pools."""

@@ -11,6 +11,8 @@ the authors' released CIFAR-10 Caffe definition; 966,986 parameters at 10 classe
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from pydantic import Field
 from torch import nn
@@ -26,6 +28,11 @@ class NiNConfig(ImageClassifierConfig):
     in_chans: int = Field(3, ge=1, description="Input image channels (1 grey, 3 RGB).")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout after mlpconv blocks 1 and 2 (paper: 0.5).")
     width: float = Field(1.0, gt=0.0, le=4.0, description="Multiplier on the hidden channels (1.0 = paper).")
+
+    def data_defaults(self) -> dict[str, Any]:
+        """Section 4.2's CIFAR-10 augmentation, "translation and horizontal flipping" (10.41% test error
+        without, 8.81% with): flip-crop, the standard form of it (pad 4, random 32 crop, mirror half)."""
+        return {"augment": "flip-crop"}
 
 
 class NiN(nn.Module):

@@ -75,6 +75,12 @@ class VGGConfig(ImageClassifierConfig):
         """
         return {"lr": 1e-3, "batch_size": 128, "epochs": 3}
 
+    def data_defaults(self) -> dict[str, Any]:
+        """Section 3.1's augmentation: random 224 crops of rescaled images (scale jittering), horizontal
+        flips and random RGB colour shift; timm's imagenet pipeline (random resized crops, flips, colour
+        jitter) stands in for it."""
+        return {"augment": "imagenet"}
+
 
 def feature_side(image_size: int, ceil_pool: bool) -> int:
     return chain(image_size, *[(2, 2, 0, ceil_pool)] * 5)

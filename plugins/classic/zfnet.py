@@ -51,6 +51,11 @@ class ZFNetConfig(ImageClassifierConfig):
                              f"after the three pools; " + ("use a larger image_size" if self.stride == 1 else "use stride=1 (or auto)"))
         return self
 
+    def data_defaults(self) -> dict[str, Any]:
+        """Section 3's augmentation, AlexNet's: 224 crops (corners and centre) of 256-px images and their
+        mirrors; timm's imagenet pipeline (random resized crops, flips, colour jitter) stands in for it."""
+        return {"augment": "imagenet"}
+
 
 def feature_side(image_size: int, stride: int) -> int:
     # layer 1 (110 at 224), pool (55), layer 2 (26), pool (13), layers 3-5 keep 13, pool (6)

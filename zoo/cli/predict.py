@@ -26,7 +26,7 @@ def predict_cmd(
         from zoo.errors import ZooError
 
         raise ZooError(f"zoo predict needs a classifier; {loaded.model.zoo_name} is not one")
-    batch = read_images(images, task.in_chans)
+    batch = read_images(images, input_channels(task))
     names = task.class_names()
     k = min(top_k, len(names))
     results = []
@@ -62,6 +62,14 @@ def _model_and_images(args: list[str], weights: Optional[str], model: Optional[s
         else:
             return first, [Path(a) for a in rest]
     return model, [Path(a) for a in args]
+
+
+def input_channels(task) -> int:
+    """The channels files are read in: the model's, unless the weights' statistics are per channel of other
+    images (a bundle from before statistics followed the model: RGB statistics of a grey model), which
+    `prepare_batch` then normalises before matching the model's channels, as the weights were trained."""
+    stats = len(task.mean or ())
+    return stats if stats in (1, 3) and stats != task.in_chans else task.in_chans
 
 
 def read_images(paths: list[Path], in_chans: int) -> list:

@@ -100,6 +100,8 @@ class Dataset:
     mean: tuple[float, ...]  # per channel, [0, 1] scale, of the training data
     std: tuple[float, ...]
     root: Path
+    # (file, width, height) of the source image with the shortest side, when known (image folders)
+    smallest: tuple[str, int, int] | None = None
     # names of further N-long tensors a subclass carries (mnist-captions' captions), sliced with the images
     per_example: ClassVar[tuple[str, ...]] = ()
 
@@ -142,6 +144,9 @@ class ImageSet:
     files: ClassVar[dict[str, tuple[str, ...]]] = {}  # split -> the files in `directory` that split needs
     derived_from: ClassVar[str | None] = None  # registered name of the dataset `build` makes it from
     claims_paths: ClassVar[bool] = False  # `--data ./some/dir` means this dataset (image folders)
+    # whether a model recipe's augmentation (`data_defaults()`'s augment) applies by default; False for digits,
+    # which a mirror turns into another digit or none
+    recipe_augmentation: ClassVar[bool] = True
 
     def __init__(self, config: DataConfig | None = None, parent: ImageSet | None = None) -> None:
         self.config = config
@@ -154,6 +159,26 @@ class ImageSet:
         return DatasetInfo(cls.name, cls.summary, cls.in_chans, cls.image_size, count, dict(cls.splits),
                            tuple(cls.mean), tuple(cls.std), cls.source, tuple(names), tuple(cls.aliases),
                            cls.derived_from)
+
+    def known_info(self) -> DatasetInfo:
+        """What is known before any image is decoded: the class's declaration (an image folder also lists
+        its directories and reads a few headers). `zoo train` fits unset model fields to it."""
+        return self.info()
+
+    def decoded_bytes(self, root: Path, split: str, image_size: int | None = None) -> int:
+        """Bytes the split takes decoded in memory (uint8), from the declared shape and count."""
+        side = image_size or self.image_size
+        return self.splits.get(split, 0) * self.in_chans * side * side
+
+    def stream_items(self, root: Path, split: str, image_size: int,
+                     model_side: int) -> tuple[Any, torch.Tensor, list[str]]:
+        """(reader, int64 labels, class names) of split 'train' or 'test' for the streaming path. The reader
+        is picklable (it goes to DataLoader workers): `len()`, `load(i)` -> C x H x W uint8, `open(i)` -> a PIL
+        image. This default reads the split into memory and serves its tensors; a dataset that can read one
+        example alone (image folders) overrides it. `image_size` is the side to decode to where the files
+        differ in size; `model_side` the model's input side (smaller images may be refused)."""
+        ds = self.read_checked(root, split)
+        return TensorItems(ds.images), ds.labels, list(ds.classes)
 
     @classmethod
     def class_names(cls) -> list[str]:
@@ -241,6 +266,24 @@ class ImageSet:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+@dataclass(frozen=True)
+class TensorItems:
+    """The streaming path's reader of a split already in memory (datasets without a one-example reader)."""
+
+    images: torch.Tensor  # N x C x H x W uint8
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def load(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+    def open(self, i: int):
+        from torchvision.transforms.functional import to_pil_image
+
+        return to_pil_image(self.images[i])
 
 
 def as_image_set(obj: Any, name: str) -> type[ImageSet]:

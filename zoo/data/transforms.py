@@ -30,17 +30,24 @@ def prepare_batch(
     """B x C x H x W uint8 -> B x in_chans x image_size x image_size float32.
 
     Padding happens in pixel space, so the border is black (MNIST's background, as in
-    LeNet-5's 32 x 32 field and torchvision's `Pad`). With `mean`/`std` (per source channel,
-    [0, 1] scale) the values are normalised before the channels are matched, so grey -> RGB
-    repeats exactly normalised values.
+    LeNet-5's 32 x 32 field and torchvision's `Pad`). `mean`/`std` ([0, 1] scale) are given per
+    model input channel (what a zoo bundle records) or per channel of `images`: the values are
+    normalised after the channels are matched in the first case, before in the second (a bundle
+    from before statistics followed the model: RGB statistics of a grey model). Grey -> RGB
+    repeats exactly the same normalised values either way.
     """
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError(f"prepare_batch expects a B x C x H x W uint8 tensor, got {images.dtype} {tuple(images.shape)}")
     x = images.to(torch.float32).div_(255.0)
     x = fit_size(x, _pair(image_size), fit)
-    if mean is not None and std is not None:
-        x = _normalize(x, mean, std)
-    return match_channels(x, in_chans)
+    if mean is None or std is None:
+        return match_channels(x, in_chans)
+    if len(mean) == x.shape[1]:
+        return match_channels(_normalize(x, mean, std), in_chans)
+    if len(mean) == in_chans:
+        return _normalize(match_channels(x, in_chans), mean, std)
+    raise ValueError(f"{len(mean)} normalisation statistics fit neither the {x.shape[1]}-channel images nor the "
+                     f"model's {in_chans} channels")
 
 
 def _normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

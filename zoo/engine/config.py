@@ -175,7 +175,9 @@ def compose(
     model_cls = config_class(spec)
     doc = _sectioned(file_doc or {}, model_cls)
     doc["train"] = {**_recipe(spec, "train_defaults"), **doc["train"], **{k: v for k, v in (flags or {}).items() if v is not None}}
-    doc["data"] = {**_recipe(spec, "data_defaults"), **doc["data"]}
+    recipe_data = _recipe(spec, "data_defaults")
+    recipe_augment = recipe_data.pop("augment", None)  # applied after fitting, where it fits (_fit_augmentation)
+    doc["data"] = {**recipe_data, **doc["data"]}
     if data_name is not None:
         doc["data"]["name"] = data_name
     fields = {"model": set(model_cls.model_fields), "data": set(DataConfig.model_fields), "train": set(TrainConfig.model_fields)}
@@ -183,7 +185,10 @@ def compose(
     if isinstance(doc.get("data"), dict):  # a run holds out its validation split unless told otherwise (zoo.data.holdout)
         doc["data"].setdefault("val_size", AUTO)
     data = validate_config(DataConfig, doc.get("data", {}), "data config")
-    model_config = _fit_to_data(spec, doc.get("model", {}).get("config", {}), data, notes if notes is not None else [])
+    notes = notes if notes is not None else []
+    model_config = _fit_to_data(spec, doc.get("model", {}).get("config", {}), data, notes)
+    if "augment" not in doc.get("data", {}):  # no file, flag or --set chose it
+        data = _fit_augmentation(spec, recipe_augment, data, model_config, notes)
     train = validate_config(TrainConfig, doc.get("train", {}), "train config")
     return RunConfig(model=ModelSection(name=spec.qualified_name, config=model_config), data=data, train=train)
 
@@ -195,22 +200,25 @@ def _fit_to_data(spec: Any, model_doc: dict[str, Any], data: Any, notes: list[st
     default is more than twice the data's side (VGG's 224 against MNIST's 28: upsampling 8x
     would cost 60x the compute and add nothing): it becomes 32 (small images are padded to 32,
     as LeNet-5 does) or the data's side if larger. A model that cannot take the smaller input
-    keeps its default size. Image folders are left alone (their shape depends on the files).
+    keeps its default size. An image folder is measured first (`ImageSet.known_info`: its class
+    directories, and grey or RGB and the typical side from a few image headers).
     """
     from zoo.api import config_for
     from zoo.config import ConfigError
-    from zoo.data.catalog import dataset_info
+    from zoo.data.catalog import dataset_for
 
-    info = dataset_info(data.name)
-    if not info.image_size:  # an image folder: its shape and classes are known only from its files
+    info = dataset_for(data.name, data).known_info()
+    if not info.image_size:  # a plugin's dataset whose shape is known only from its files
         return config_for(spec, model_doc)
     default = config_for(spec).model_dump()
     fitted = dict(model_doc)
-    for field, value in (("num_classes", info.num_classes), ("in_chans", info.in_chans)):
+    classes = info.num_classes if info.num_classes > 1 else 0  # one class is the task's to refuse, not to fit
+    for field, value in (("num_classes", classes), ("in_chans", info.in_chans)):
         if field in default and field not in model_doc and value and default[field] != value:
             fitted[field] = value
     size = info.image_size
-    if "image_size" in default and "image_size" not in model_doc and size and default["image_size"] > 2 * size:
+    shrink = bool(size) and default.get("image_size", 0) > max(2 * size, 32)  # never to a no-op 32 -> 32
+    if "image_size" in default and "image_size" not in model_doc and shrink:
         fitted["image_size"] = max(size, 32)
     changed = {k: v for k, v in fitted.items() if k not in model_doc}
     try:
@@ -222,6 +230,31 @@ def _fit_to_data(spec: Any, model_doc: dict[str, Any], data: Any, notes: list[st
         notes.append(f"{spec.name} fitted to {info.name}: " + ", ".join(f"{k} {default[k]} -> {v}" for k, v in changed.items())
                      + " (set model.<field> to choose otherwise)")
     return config
+
+
+def _fit_augmentation(spec: Any, recipe: str | None, data: DataConfig, model_config: Any,
+                      notes: list[str]) -> DataConfig:
+    """data.augment from the model's recipe (`data_defaults()`, its paper's augmentation), where it applies.
+
+    A dataset that declares `recipe_augmentation = False` (digits, which a mirror turns into
+    another digit or none) keeps none. At a model input of 64 px or less the imagenet pipeline
+    (random resized crops of large photographs) becomes flip-crop, the form CIFAR-10 recipes of
+    these models use; with data.stream=false, which that per-image pipeline cannot run under, too.
+    """
+    from zoo.data.catalog import dataset_class
+
+    if recipe in (None, "none") or not dataset_class(data.name).recipe_augmentation:
+        return data
+    try:
+        side = max(model_config.input_shape()[1:])
+    except NotImplementedError:
+        side = 0
+    augment, why = recipe, ""
+    if recipe == "imagenet" and (side <= 64 or data.stream is False):
+        augment = "flip-crop"
+        why = f" (the CIFAR-10 form of its crops and flips at {side} px)" if side <= 64 else " (data.stream=false)"
+    notes.append(f"{spec.name} recipe: data.augment={augment}{why}; set data.augment=none to train without")
+    return validate_config(DataConfig, {**data.model_dump(), "augment": augment}, "data config")
 
 
 def _sectioned(doc: dict[str, Any], model_cls: type) -> dict[str, Any]:

@@ -171,11 +171,11 @@ def _resumed(req: RunRequest) -> tuple[Any, RunDir]:
 
 def _launch(config: Any, run: RunDir, req: RunRequest) -> int:
     """Re-run the request in N processes under torch.distributed.run, with the config already composed."""
-    from zoo.data import load_dataset
+    from zoo.data.loading import fetch_for
     from zoo.engine.config import to_yaml
     from zoo.engine.distributed import launch
 
-    load_dataset(config.data, "train")  # fetch once here, not in every worker at the same time
+    fetch_for(config.data)  # fetch once here, not in every worker at the same time (nor read: it may stream)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "run.yaml"
         cfg.write_text(to_yaml(config))

@@ -1,7 +1,9 @@
 """The one training loop every task runs through.
 
 Per step: slice a batch out of in-memory tensors (seeded permutation, sharded across
-processes), let the task step its optimizers, update the schedules, accumulate metrics.
+processes), or take the one a DataLoader's workers read in the same order when the data
+streams (zoo.engine.loader); with data.augment=flip-crop, crop and mirror it (zoo.data.augment);
+let the task step its optimizers, update the schedules, accumulate metrics.
 Per epoch: evaluate on the eval split ('val', held out of the training split, unless
 data.val_size=0 makes it 'test'), keep best and last weights, checkpoint, maybe stop early.
 At the end: the test split is read, once, to report the weights that ship; then the weights
@@ -10,7 +12,8 @@ weights.
 
 Determinism: the model is initialised after `torch.manual_seed(seed)`; epoch e's data order
 is `randperm` under seed (seed, e); dropout draws from the global RNG, whose state every
-checkpoint carries. So a run resumed from any checkpoint replays the same steps exactly.
+checkpoint carries; augmentation draws from generators seeded by (seed, epoch, batch or
+position). So a run resumed from any checkpoint replays the same steps exactly, streamed or not.
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.data.augment import batch_generator, flip_crop, flip_crop_params
+from zoo.data.streaming import StreamedSplit, loader_workers, make_loader
 from zoo.engine import checkpoint as ckpt
 from zoo.engine import distributed
 from zoo.engine.config import ModuleOptim, RunConfig, TrainConfig
 from zoo.engine.display import Display
+from zoo.engine.loader import EpochSampler
 from zoo.engine.rundir import BEST, BUNDLE, CHECKPOINT, LAST, MetricsLog, RunDir, RunDirError, RunLock, plot_curves
 from zoo.errors import ConfigError, ZooError
 
@@ -196,7 +202,12 @@ def freeze(model: nn.Module, names: list[str]) -> list[str]:
 
 def labelled_subset(data: dict[str, torch.Tensor], per_class: int, seed: int) -> dict[str, torch.Tensor]:
     """`per_class` examples of every class, drawn with `seed`, in their original order."""
-    labels = data["labels"]
+    keep = labelled_indices(data["labels"], per_class, seed)
+    return {k: v[keep] for k, v in data.items()}
+
+
+def labelled_indices(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """Positions of `per_class` examples of every class, drawn with `seed`, sorted."""
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     picked = []
     for c in labels.unique().tolist():
@@ -204,8 +215,7 @@ def labelled_subset(data: dict[str, torch.Tensor], per_class: int, seed: int) ->
         if len(of_class) < per_class:
             raise ConfigError(f"train.labels_per_class={per_class}: class {c} has only {len(of_class)} training examples")
         picked.append(of_class)
-    keep = torch.cat(picked).sort().values
-    return {k: v[keep] for k, v in data.items()}
+    return torch.cat(picked).sort().values
 
 
 def shared_modules(model: nn.Module, tensors: dict[str, torch.Tensor]) -> list[str]:
@@ -235,6 +245,8 @@ def weights_finite(model: nn.Module) -> bool:
 
 class Trainer:
     """Trains one run: `Trainer(config, run_dir).fit()`."""
+
+    loader: torch.utils.data.DataLoader | None = None  # the streaming path's, made on first use
 
     def __init__(self, config: RunConfig, run: RunDir, *, resume: bool = False, quiet: bool = False,
                  command: str = "", locked: bool = False) -> None:
@@ -270,9 +282,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.task = task_class(spec.entry.task)(self.model, self.config, self.device)
         data = self.config.data
-        self.train_data = self.task.load_split("train", self.train.max_train_examples)
-        if self.train.labels_per_class:
-            self.train_data = labelled_subset(self.train_data, self.train.labels_per_class, self.train.seed)
+        self.train_data = self._training_data()
         self.eval_split = "val" if data.val_size else "test"
         self.eval_data = self.task.load_split(self.eval_split, self.train.max_eval_examples)
         self.steps_per_epoch = self._steps_per_epoch()
@@ -306,17 +316,82 @@ class Trainer:
         model.load_state_dict({k: v for k, v in weights.tensors.items() if k.split(".")[0] in shared}, strict=False)
         self.display.say(f"initialised {', '.join(shared)} from {self.train.init_from} ({weights.model})")
 
+    def _training_data(self) -> dict[str, torch.Tensor] | StreamedSplit:
+        """The training split: tensors in memory, or a split the DataLoader streams (the task decides)."""
+        data = self.task.load_split("train", self.train.max_train_examples)
+        if isinstance(data, StreamedSplit):
+            if self.train.labels_per_class:
+                data = data.subset(labelled_indices(data.labels, self.train.labels_per_class, self.train.seed))
+            self.display.say(f"streaming {data.name}: {len(data)} training images read by "
+                             f"{loader_workers(self.config.data)} DataLoader worker(s) per process")
+        elif self.train.labels_per_class:
+            data = labelled_subset(data, self.train.labels_per_class, self.train.seed)
+        d = self.config.data
+        if (d.mixup or d.cutmix) and not getattr(self.task, "mixes_labels", False):
+            raise ConfigError(f"data.mixup and data.cutmix mix labels: only classifiers train on them, not "
+                              f"{type(self.task).__name__}")
+        return data
+
     @property
     def n_train(self) -> int:
+        if isinstance(self.train_data, StreamedSplit):
+            return len(self.train_data)
         return len(next(iter(self.train_data.values())))
 
     def _steps_per_epoch(self) -> int:
+        """Steps per epoch; sets `batch_size`, the recipe's unless the training split is smaller."""
         n, b, w = self.n_train, self.train.batch_size, self.dist.world
         if b % w:
             raise ConfigError(f"train.batch_size={b} must be divisible by the number of processes ({w})")
         if n < b:
-            raise ConfigError(f"train.batch_size={b} is larger than the training split ({n} examples)")
+            b = n - n % w  # every process takes an equal part
+            if b == 0:
+                raise ConfigError(f"the training split ({n} examples) is smaller than the number of processes ({w})")
+            self.display.say(f"the training split has {n} examples, fewer than train.batch_size="
+                             f"{self.train.batch_size}: every step trains on {b} of them, the whole split as one batch")
+        d = self.config.data
+        if (d.mixup or d.cutmix) and (b // w) % 2:
+            raise ConfigError(f"data.mixup/cutmix mix each batch with itself reversed: the batch per process "
+                              f"({b // w}) must be even")
+        self.batch_size = b
         return n // b  # the last partial batch is dropped: every step sees a full batch
+
+    def _batches(self) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+        """(batch number, batch) of the current epoch from the batch it stands at: slices of the split in
+        memory, or what the DataLoader's workers read in the same order; flip-crop on the images."""
+        p, b = self.progress, self.batch_size
+        if isinstance(self.train_data, StreamedSplit):
+            loader = self._loader()
+            loader.sampler.set_epoch(p.epoch)
+            loader.sampler.set_start(p.batch)
+            batches: Iterator[tuple[int, dict[str, torch.Tensor]]] = enumerate(loader, start=p.batch)
+        else:
+            order = epoch_order(self.n_train, self.train.seed, p.epoch)
+            batches = ((i, self._slice(order[i * b:(i + 1) * b])) for i in range(p.batch, self.steps_per_epoch))
+        for i, batch in batches:
+            if self.config.data.augment == "flip-crop":
+                params = flip_crop_params(b, batch_generator(self.train.seed, p.epoch, i))
+                batch["images"] = flip_crop(batch["images"], distributed.shard(params, self.dist))
+            yield i, batch
+
+    def _slice(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        idx = distributed.shard(indices, self.dist)
+        return {k: v[idx] for k, v in self.train_data.items()}
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        """The training DataLoader (made once: its workers persist across epochs)."""
+        if self.loader is None:
+            sampler = EpochSampler(self.n_train, self.batch_size, self.train.seed, self.dist)
+            self.loader = make_loader(self.train_data.dataset(train=True), self.batch_size // self.dist.world,
+                                      loader_workers(self.config.data), self.device.type == "cuda", sampler)
+        return self.loader
+
+    def _close_loaders(self) -> None:
+        """End the DataLoader worker processes (training and streamed evaluation splits)."""
+        self.loader = None
+        for data in (getattr(self, "train_data", None), getattr(self, "eval_data", None)):
+            if isinstance(data, StreamedSplit):
+                data.close()
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if not self.dist.active:
@@ -352,6 +427,7 @@ class Trainer:
                 raise TrainingDiverged(self._diverged_message(err)) from None
             return self._finish()
         finally:
+            self._close_loaders()
             self.display.close()
             if self.log:
                 self.log.close()
@@ -388,23 +464,21 @@ class Trainer:
 
     def _train_epoch(self) -> None:
         p, train = self.progress, self.train
-        order = epoch_order(self.n_train, train.seed, p.epoch)
         for m in self.modules.values():
             m.train()
         for name in self.frozen_modules:  # frozen parts stay in eval mode: batch-norm statistics and dropout fixed too
             self.model.get_submodule(name).eval()
         self.display.start_epoch(p.epoch, train.epochs, self.steps_per_epoch, p.batch)
         start, seen = time.perf_counter(), 0
-        for b in range(p.batch, self.steps_per_epoch):
-            idx = distributed.shard(order[b * train.batch_size:(b + 1) * train.batch_size], self.dist)
+        for b, batch in self._batches():
             self.task.epoch_progress = p.epoch + b / self.steps_per_epoch
-            metrics = self.task.train_step({k: v[idx] for k, v in self.train_data.items()}, self.wrapped, self.stepper)
+            metrics = self.task.train_step(batch, self.wrapped, self.stepper)
             p.step, p.batch = p.step + 1, b + 1
             for sched in self.schedulers.values():
                 if sched is not None:
                     sched.step_update(p.step)
             self._accumulate(metrics)
-            seen += train.batch_size
+            seen += self.batch_size
             last = p.batch == self.steps_per_epoch
             if p.step % train.log_every == 0 or last:
                 self._log_step(metrics, seen / (time.perf_counter() - start))

@@ -1,8 +1,14 @@
 """Classification: cross-entropy training, accuracy / per-class accuracy / confusion matrix, labelled grids.
 
-Images stay uint8 in memory; each batch is converted on its way into the model by
-`zoo.data.prepare_batch` (to float, normalised with the training split's statistics, channels
-matched, padded or resized to the model's input), a few tensor ops per batch.
+Images stay uint8 in memory, or stream from their files through a DataLoader when the data is
+large (`zoo.data.streaming`; then `load_split` gives a `StreamedSplit`, which evaluation reads
+in batches). Each batch is converted on its way into the model by `zoo.data.prepare_batch` (to
+float, channels matched, normalised with the training split's statistics per model input
+channel, padded or resized to the model's input), a few tensor ops per batch. With
+`data.mixup` / `data.cutmix`, timm's `Mixup` mixes the float batch and its soft targets.
+
+A split must have two classes or more; an image folder's images may not be under half the
+model's input side (an enlargement past 2x invents what the model learns from).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from torch import nn
 
 from pydantic import Field
 
+from zoo.data.streaming import StreamedSplit
 from zoo.names import resolve
 from zoo.surfaces import require
 from zoo.surfaces.classifier import Classifier
@@ -45,6 +52,7 @@ class ClassificationTask(Task):
     surface: ClassVar[type] = Classifier  # what the model must provide (zoo.surfaces.classifier)
     SampleOptions: ClassVar[type[SampleOptions]] = ClassifierSampleOptions
     EvalOptions: ClassVar[type[EvalOptions]] = ClassifierEvalOptions
+    mixes_labels: ClassVar[bool] = True  # data.mixup / data.cutmix apply
 
     def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
         super().__init__(model, config, device)
@@ -56,16 +64,56 @@ class ClassificationTask(Task):
         self.classes: list[str] = []
         self.mean: tuple[float, ...] = ()
         self.std: tuple[float, ...] = ()
+        self.mixup = self._mixup()
 
-    def load_split(self, split: str, limit: int | None = None) -> Batch:
+    def load_split(self, split: str, limit: int | None = None) -> Batch | StreamedSplit:
+        """The split in memory, or streamed when the data config says so or it is too large (the first
+        `limit` examples); sets the classes and the statistics per model input channel."""
         from zoo.data import DataError, load_dataset
+        from zoo.data.stats import model_stats
+        from zoo.data.streaming import open_stream
 
-        ds = load_dataset(self.data_config, split)
+        d, side = self.data_config, max(self.input_size)
+        if self.streams():
+            ds = open_stream(d, split, d.image_size or side, side)
+            if limit is not None:
+                ds = ds.subset(torch.arange(min(limit, len(ds))))
+        else:
+            ds = load_dataset(d, split)
+            if ds.smallest is not None and 2 * min(ds.smallest[1:]) < side:
+                from zoo.data.folder import too_small
+
+                raise DataError(too_small(*ds.smallest, side))
+        if len(ds.classes) < 2:
+            raise DataError(f"{ds.name} has one class ({', '.join(ds.classes)}); a classifier needs two or more "
+                            f"(for an image folder: one subfolder per class)")
         if len(ds.classes) > self.num_classes:
             raise DataError(f"{ds.name} has {len(ds.classes)} classes but the model has num_classes={self.num_classes}; "
                             f"set model.num_classes={len(ds.classes)}")
-        self.classes, self.mean, self.std = list(ds.classes), tuple(ds.mean), tuple(ds.std)
+        self.classes = list(ds.classes)
+        self.mean, self.std = model_stats(ds, self.in_chans, d)
+        if isinstance(ds, StreamedSplit):
+            return ds
         return {"images": ds.images[:limit], "labels": ds.labels[:limit]}
+
+    def streams(self) -> bool:
+        """Whether this run's data is read by the streaming path (zoo.data.streaming)."""
+        from zoo.data.catalog import dataset_for
+        from zoo.data.budget import streams
+
+        d = self.data_config
+        dataset = dataset_for(d.name, d)
+        return streams(d, dataset, dataset.root_for(d), d.image_size)
+
+    def _mixup(self) -> Any:
+        """timm's Mixup for data.mixup / data.cutmix (label smoothing goes into its soft targets), or None."""
+        d = self.data_config
+        if not (d.mixup or d.cutmix):
+            return None
+        from timm.data import Mixup
+
+        return Mixup(mixup_alpha=d.mixup, cutmix_alpha=d.cutmix, label_smoothing=self.config.train.label_smoothing,
+                     num_classes=self.num_classes)
 
     def example_batch(self, n: int, generator: torch.Generator) -> Batch:
         """n random images of the model's input shape and labels of every class in turn, in `load_split`'s
@@ -87,8 +135,16 @@ class ClassificationTask(Task):
 
     def train_step(self, batch: Batch, modules: dict[str, nn.Module], stepper: Stepper) -> dict[str, torch.Tensor]:
         y = batch["labels"].to(self.device, non_blocking=True)
-        output = modules["model"](self.prepare(batch["images"]))
-        loss = self.loss(output, y)
+        x, target = self.prepare(batch["images"]), y
+        if self.mixup is not None:
+            from zoo.data.augment import numpy_seeded
+
+            # timm draws lambda and the cut box from numpy's global RNG: seeded from torch's, which every
+            # checkpoint carries, so a resumed run mixes the same way
+            with numpy_seeded(int(torch.randint(1 << 62, (1,)))):
+                x, target = self.mixup(x, y)
+        output = modules["model"](x)
+        loss = self.loss(output, target)
         stepper.step(loss)
         logits = output if isinstance(output, torch.Tensor) else output.logits
         return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == y).float().mean()}
@@ -98,7 +154,8 @@ class ClassificationTask(Task):
         own = getattr(self.model, "loss", None)
         if callable(own):
             return own(output, y)
-        return F.cross_entropy(output, y, label_smoothing=self.config.train.label_smoothing)
+        smoothing = 0.0 if y.is_floating_point() else self.config.train.label_smoothing  # mixup's targets carry it
+        return F.cross_entropy(output, y, label_smoothing=smoothing)
 
     @torch.inference_mode()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -107,22 +164,33 @@ class ClassificationTask(Task):
                   for i in range(0, len(images), EVAL_BATCH)]
         return torch.cat(chunks) if chunks else torch.empty(0, self.num_classes)
 
-    def evaluate(self, data: Batch) -> dict[str, float]:
-        logits = self.predict(data["images"])
-        labels = data["labels"]
+    def outputs(self, data: Batch | StreamedSplit) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, labels) of every example of `data`; a streamed split is read in batches by its workers."""
+        if not isinstance(data, StreamedSplit):
+            return self.predict(data["images"]), data["labels"]
+        logits, labels = [], []
+        for batch in data.batches(EVAL_BATCH, pin_memory=self.device.type == "cuda"):
+            logits.append(self.predict(batch["images"]))
+            labels.append(batch["labels"])
+        return torch.cat(logits), torch.cat(labels)
+
+    def evaluate(self, data: Batch | StreamedSplit) -> dict[str, float]:
+        logits, labels = self.outputs(data)
         loss = F.cross_entropy(logits, labels).item() if len(labels) else float("nan")
         return {"loss": loss, "accuracy": (logits.argmax(1) == labels).float().mean().item()}
 
-    def confusion(self, data: Batch) -> torch.Tensor:
+    def confusion(self, data: Batch | StreamedSplit) -> torch.Tensor:
         """num_classes x num_classes counts: row = true class, column = predicted class."""
-        predicted = self.predict(data["images"]).argmax(1)
+        logits, labels = self.outputs(data)
         k = self.num_classes
-        return torch.bincount(data["labels"] * k + predicted, minlength=k * k).reshape(k, k)
+        return torch.bincount(labels * k + logits.argmax(1), minlength=k * k).reshape(k, k)
 
-    def sample(self, data: Batch, options: ClassifierSampleOptions) -> Path:
+    def sample(self, data: Batch | StreamedSplit, options: ClassifierSampleOptions) -> Path:
         """A grid of `n` test images drawn with `seed`, each titled 'pred P (true T)'; mistakes in red."""
-        pick = torch.randperm(len(data["labels"]), generator=torch.Generator().manual_seed(options.seed))[:options.n]
-        images, labels = data["images"][pick], data["labels"][pick]
+        streamed = isinstance(data, StreamedSplit)
+        labels = data.labels if streamed else data["labels"]
+        pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(options.seed))[:options.n]
+        images, labels = (data.read(pick) if streamed else data["images"][pick]), labels[pick]
         probs = self.predict(images).softmax(1)
         return draw_grid(images, labels, probs, self.class_names(), options.out)
 
@@ -136,7 +204,8 @@ class ClassificationTask(Task):
         accuracy = float(matrix.diag().sum() / matrix.sum())
         per_class = [float(matrix[i, i] / row) if (row := matrix[i].sum()) else float("nan") for i in range(len(matrix))]
         name = self.data_config.name
-        target = options.out or Path(f"confusion-{self.model.zoo_name.split(':')[-1]}-{name}.png")
+        stem = Path(name).name or "data"  # an image folder's path: its last component
+        target = options.out or Path(f"confusion-{self.model.zoo_name.split(':')[-1]}-{stem}.png")
         draw_confusion(matrix, names, target, f"{self.model.zoo_name} on {name} {options.split}: {accuracy:.2%}")
         return {"data": name, "split": options.split, "examples": int(matrix.sum()), "accuracy": accuracy,
                 "per_class_accuracy": dict(zip(names, per_class)), "confusion_matrix": matrix.tolist(), "png": str(target)}

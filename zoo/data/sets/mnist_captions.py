@@ -30,6 +30,7 @@ class MNISTCaptions(ImageSet):
         "test": ("recipe.json", "captions.json", "test.safetensors"),
     }
     derived_from = "mnist"
+    recipe_augmentation = False  # MNIST's digits, and captions of their measured slant and position
 
     def up_to_date(self, root: Path | None = None) -> bool:
         from zoo.data.captions import has_recipe
