@@ -205,3 +205,41 @@ def test_the_krizhevsky_lrn_is_torchs_bit_for_bit_and_alexnet_exports_through_it
         assert torch.equal(x.grad, y.grad)
     model = zoo.create_model("alexnet", width=0.125, hidden=32, image_size=64).eval()  # LRN, then adaptive pooling
     assert export(model, "onnx", tmp_path / "alexnet.onnx").max_abs_diff <= ATOL
+
+
+@pytest.mark.parametrize("device, message", [("cuda:1x", "--device='cuda:1x': use auto, cpu, cuda or cuda:N"),
+                                             ("tpu", "--device='tpu': use auto, cpu, cuda or cuda:N")])
+def test_a_device_export_cannot_use_is_one_line_and_writes_nothing(device, message, bundles, tmp_path, capsys):
+    out = tmp_path / "lenet5.onnx"
+    result = run_zoo(capsys, "export", "lenet5", "--weights", str(bundles["lenet5"]), "--out", str(out), "--device", device)
+    assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: --device cuda exports there")
+def test_device_cuda_without_a_gpu_is_one_line(bundles, tmp_path, capsys):
+    result = run_zoo(capsys, "export", "lenet5", "--weights", str(bundles["lenet5"]), "--out", str(tmp_path / "l.onnx"),
+                     "--device", "cuda")
+    assert result.code == 2 and "--device=cuda: no CUDA device is available here" in result.err
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_export_traces_on_the_device_asked_and_matches_pytorch_on_the_cpu(fmt, device, bundles, tmp_path, capsys):
+    """Traced on `device` and checked there against PyTorch (TF32 off); ONNX runs in onnxruntime on the CPU."""
+    out = tmp_path / f"lenet5.{fmt}"
+    result = run_zoo(capsys, "export", "lenet5", "--weights", str(bundles["lenet5"]), "--format", fmt, "--out", str(out),
+                     "--device", device)
+    assert result.code == 0, result.err
+    model = zoo.from_pretrained(bundles["lenet5"]).eval()
+    x = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        want = model(x).numpy()
+    if fmt == "onnx":
+        got = _onnx_outputs(out, x)
+    else:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore", FutureWarning)
+            got = torch.jit.load(str(out))(x.to(device)).cpu().numpy()
+    assert np.abs(got - want).max() <= 10 * ATOL  # the GPU's kernels against the CPU's

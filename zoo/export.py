@@ -10,6 +10,11 @@ itself on one random `image` batch of the config's `input_shape()`; a classifier
 the hooks is exported through them. The exported files are run on fresh random inputs at two
 batch sizes (the batch dimension is dynamic) and must agree with PyTorch within `ATOL`; a
 file that does not is never written to its destination.
+
+`device` traces on that device (`--device cuda`): the module and its example inputs move
+there and the check compares the file with PyTorch on that device, in strict fp32 (TF32 off).
+ONNX is still run by onnxruntime on the CPU, so a CUDA trace is checked against CPU kernels; a
+TorchScript file traced on a GPU keeps the device in its graph and is loaded there.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.engine.precision import exact_fp32
 from zoo.errors import ZooError
 from zoo.formats import FORMATS
 
@@ -81,8 +87,10 @@ def export_inputs(model: nn.Module, batch_size: int, generator: torch.Generator 
     return {"image": torch.randn(batch_size, *shape, generator=generator)}
 
 
-def export(model: nn.Module, fmt: str, out: str | Path, *, overwrite: bool = False) -> ExportResult:
-    """Write `model` (eval mode) to `out` in `fmt`; ONNX and TorchScript are verified first."""
+def export(model: nn.Module, fmt: str, out: str | Path, *, overwrite: bool = False,
+           device: str | torch.device | None = None) -> ExportResult:
+    """Write `model` (eval mode) to `out` in `fmt`; ONNX and TorchScript are traced on `device` (default: where
+    the model is) and verified first."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (choose: {', '.join(FORMATS)})")
     out = Path(out)
@@ -91,9 +99,12 @@ def export(model: nn.Module, fmt: str, out: str | Path, *, overwrite: bool = Fal
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
+    if device is not None and fmt != "safetensors":  # a weights file is the same from any device
+        model.to(device)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
-        diff = _WRITERS[fmt](model, tmp)
+        with exact_fp32(_device_of(model)):
+            diff = _WRITERS[fmt](model, tmp)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -110,9 +121,19 @@ def _write_safetensors(model: nn.Module, path: Path) -> None:
     save_weights_file(model, path)
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def _example(model: nn.Module, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """`export_inputs` (drawn on the CPU, so a seed gives the same inputs everywhere) on the model's device."""
+    device = _device_of(model)
+    return {k: v.to(device) for k, v in export_inputs(model, batch_size, generator).items()}
+
+
 def _write_onnx(model: nn.Module, path: Path) -> float:
     module = export_module(model).eval()
-    inputs = export_inputs(model, 2, torch.Generator().manual_seed(0))
+    inputs = _example(model, 2, torch.Generator().manual_seed(0))
     names = list(inputs)
     with torch.no_grad():
         outputs = _as_tuple(module(*inputs.values()))
@@ -135,7 +156,7 @@ def _onnx_runner(path: Path, names: list[str]) -> Any:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
     def run(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        feeds = {n: t.numpy() for n, t in zip(names, tensors)}
+        feeds = {n: t.cpu().numpy() for n, t in zip(names, tensors)}
         return tuple(torch.from_numpy(o) for o in session.run(None, feeds))
 
     return run
@@ -143,7 +164,7 @@ def _onnx_runner(path: Path, names: list[str]) -> Any:
 
 def _write_torchscript(model: nn.Module, path: Path) -> float:
     module = export_module(model).eval()
-    inputs = export_inputs(model, 2, torch.Generator().manual_seed(0))
+    inputs = _example(model, 2, torch.Generator().manual_seed(0))
     with warnings.catch_warnings(), torch.no_grad():
         # torch.jit is deprecated in favour of torch.export, but TorchScript is the format asked for
         # (loadable from C++ and by torch.jit.load without the zoo).
@@ -159,10 +180,11 @@ def _check(model: nn.Module, module: nn.Module, run: Any, what: str) -> float:
     worst = 0.0
     gen = torch.Generator().manual_seed(1)
     for batch in _CHECK_BATCHES:
-        inputs = tuple(export_inputs(model, batch, gen).values())
+        inputs = tuple(_example(model, batch, gen).values())
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            want, got = _as_tuple(module(*inputs)), run(*inputs)
+            want = tuple(t.cpu() for t in _as_tuple(module(*inputs)))
+            got = tuple(t.cpu() for t in run(*inputs))
         if len(want) != len(got) or any(w.shape != g.shape for w, g in zip(want, got)):
             raise ExportError(f"{what} export gives outputs of other shapes at batch size {batch}")
         worst = max(worst, *(float((w - g).abs().max()) for w, g in zip(want, got)))

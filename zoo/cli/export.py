@@ -20,6 +20,8 @@ def export_cmd(
     sets: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config field: key=value (repeatable).")] = None,
     adapt_head: Annotated[bool, typer.Option("--adapt-head", help="Re-initialise a classifier head whose num_classes differs.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
+    device: Annotated[str, typer.Option("--device", help="Trace on this device: auto (cuda if available), cpu, cuda, cuda:N. "
+                                        "ONNX is checked by onnxruntime on the CPU either way.")] = "cpu",
 ) -> None:
     """Export a model with its weights: the part its task says makes the output (a classifier; a generator's or
     decoder's image maker). ONNX and TorchScript are checked against PyTorch (1e-4, dynamic batch)."""
@@ -28,7 +30,10 @@ def export_cmd(
     from zoo.formats import FORMATS
     from zoo.weights.tags import pick_weights
 
+    from zoo.engine.distributed import Dist, pick_device
+
     weights, expect = pick_weights(name, weights)
+    target_device = pick_device(device, Dist(), "--device")  # default cpu: a file traced there loads anywhere
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
     if out is None and name is not None:
@@ -44,7 +49,7 @@ def export_cmd(
     if model is None:
         raise ExportError(f"{weights}: carries no zoo model name and config; export a bundle instead")
     target = out or _default_target(model.zoo_name.split(":")[-1], fmt)
-    result = export(model, fmt, target, overwrite=overwrite)
+    result = export(model, fmt, target, overwrite=overwrite, device=target_device)
     if result.max_abs_diff is not None:
         note(f"checked against PyTorch at batch sizes 1 and 3: max |difference| {result.max_abs_diff:.2g}")
     console.print(f"wrote {result.path} ({result.path.stat().st_size:,} bytes, {fmt})", markup=False, highlight=False)

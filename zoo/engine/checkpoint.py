@@ -3,7 +3,8 @@
 Tensor names: `model.<param>`, `optim.<group>.<param index>.<state key>` (e.g. Adam's
 `exp_avg`), `rng.torch`, `rng.cuda.<device>`. The metadata key `zoo_checkpoint` holds the
 JSON rest: progress counters, optimizer hyper-parameters and non-tensor state, scheduler
-state, epoch accumulators. No pickle anywhere; the file is written to a temp name and
+state, epoch accumulators, and under fp16 each optimizer's GradScaler state (its scale, a
+power of two, and growth counter: exact in JSON, so a resumed fp16 run scales as it would have). No pickle anywhere; the file is written to a temp name and
 renamed, so a kill at any moment leaves the previous checkpoint whole.
 """
 
@@ -83,8 +84,8 @@ def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizers: dict[str, torch.optim.Optimizer],
-                    schedulers: dict[str, Any], state: dict[str, Any]) -> None:
-    """Write model, optimizers, schedulers, RNG and `state` (JSON-able progress) atomically."""
+                    schedulers: dict[str, Any], state: dict[str, Any], scalers: dict[str, Any] | None = None) -> None:
+    """Write model, optimizers, schedulers, gradient scalers, RNG and `state` (JSON-able progress) atomically."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     optim_docs = {}
     for name, opt in optimizers.items():
@@ -92,7 +93,8 @@ def save_checkpoint(path: Path, model: nn.Module, optimizers: dict[str, torch.op
         tensors.update(t)
     tensors.update(rng_tensors())
     doc = {"format": FORMAT, "state": state, "optimizers": optim_docs,
-           "schedulers": {n: s.state_dict() for n, s in schedulers.items() if s is not None}}
+           "schedulers": {n: s.state_dict() for n, s in schedulers.items() if s is not None},
+           "scalers": {n: s.state_dict() for n, s in (scalers or {}).items()}}
     save_tensors(unshared(tensors), path, {META_KEY: json.dumps(doc)})
 
 
@@ -110,7 +112,8 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
 
 
 def restore(tensors: dict[str, torch.Tensor], doc: dict[str, Any], model: nn.Module,
-            optimizers: dict[str, torch.optim.Optimizer], schedulers: dict[str, Any], source: Path) -> dict[str, Any]:
+            optimizers: dict[str, torch.optim.Optimizer], schedulers: dict[str, Any], source: Path,
+            scalers: dict[str, Any] | None = None) -> dict[str, Any]:
     """Load everything `save_checkpoint` wrote back into live objects; returns the progress state."""
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     check_model_fits(model, weights, source)
@@ -126,6 +129,9 @@ def restore(tensors: dict[str, torch.Tensor], doc: dict[str, Any], model: nn.Mod
         # else: the run was extended (--epochs), so the schedule is the new config's, re-planned
         # over the longer run; timm schedules are functions of the update count, so this sets the lr.
         sched.step_update(doc["state"]["step"])
+    for name, scaler in (scalers or {}).items():
+        if name in doc.get("scalers", {}):  # a run's precision cannot change on resume: its scalers were saved
+            scaler.load_state_dict(doc["scalers"][name])
     restore_rng(tensors)
     return doc["state"]
 

@@ -86,6 +86,14 @@ class TrainConfig(ZooConfig):
     channels_last: bool = Field(False, description="Run convolutions in channels-last memory format.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process (default: cores / processes).")
     device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N.")
+    precision: Literal["fp32", "bf16", "fp16", "tf32"] = Field(
+        "fp32", description="fp32 (the reference: every shipped recipe, bit-identical resume on CPU); bf16 (autocast); "
+        "fp16 (autocast, a GradScaler per optimizer); tf32 (fp32 with TF32 matmuls and convolutions on Ampere or "
+        "later GPUs; fp32 on a CPU). See zoo.engine.precision.")
+    compile: bool = Field(False, description="torch.compile the task's modules (the weights saved stay the "
+                          "modules' own); a module that fails to compile stops the run naming it.")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        "default", description="torch.compile's mode, with train.compile.")
     init_from: str | None = Field(None, description="Start from these weights: a zoo bundle or weights file, a pretrained tag, "
                                   "hf://org/repo (a zoo bundle, or a timm model repo such as hf://timm/vgg16.tv_in1k), or "
                                   "a torchvision/timm checkpoint file (.pth, .safetensors); a fresh head when "

@@ -39,12 +39,13 @@ class Display:
                                          loss="-", acc="-", rate="-")
         self.bar.start()
 
-    def update(self, done: int, metrics: dict[str, float], rate: float) -> None:
+    def update(self, done: int, metrics: dict[str, Any], rate: float) -> None:
+        """Floats, or the step's metric tensors: those are read off the device only when a bar shows them."""
         if self.bar is None:
             return
-        acc = metrics.get("accuracy")
-        self.bar.update(self.task_id, completed=done, loss=f"{metrics.get('loss', float('nan')):.4f}",
-                        acc="-" if acc is None else f"{acc:.2%}", rate=f"{rate:,.0f}")
+        loss, acc = metrics.get("loss"), metrics.get("accuracy")
+        self.bar.update(self.task_id, completed=done, loss="-" if loss is None else f"{float(loss):.4f}",
+                        acc="-" if acc is None else f"{float(acc):.2%}", rate=f"{rate:,.0f}")
 
     def end_epoch(self, record: dict[str, Any]) -> None:
         if self.bar is not None:

@@ -41,15 +41,22 @@ def from_env() -> Dist:
                 int(env.get("LOCAL_RANK", 0)), int(env.get("LOCAL_WORLD_SIZE", 1)))
 
 
-def pick_device(wanted: str, dist: Dist) -> torch.device:
+def pick_device(wanted: str, dist: Dist, option: str = "train.device") -> torch.device:
+    """The device `wanted` names (auto: cuda if available); `option` is how the user gave it, for refusals."""
     if wanted == "auto":
         wanted = "cuda" if torch.cuda.is_available() else "cpu"
     if wanted.startswith("cuda"):
+        try:
+            index = torch.device(wanted).index
+        except RuntimeError:
+            raise ConfigError(f"{option}={wanted!r}: use auto, cpu, cuda or cuda:N") from None
         if not torch.cuda.is_available():
-            raise ConfigError(f"train.device={wanted}: no CUDA device is available here")
-        return torch.device("cuda", dist.local_rank if dist.active else torch.device(wanted).index or 0)
+            raise ConfigError(f"{option}={wanted}: no CUDA device is available here")
+        if index is not None and index >= torch.cuda.device_count():
+            raise ConfigError(f"{option}={wanted}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return torch.device("cuda", dist.local_rank if dist.active else index or 0)
     if wanted != "cpu":
-        raise ConfigError(f"train.device={wanted!r}: use auto, cpu, cuda or cuda:N")
+        raise ConfigError(f"{option}={wanted!r}: use auto, cpu, cuda or cuda:N")
     return torch.device("cpu")
 
 
@@ -69,12 +76,14 @@ def shard(indices: torch.Tensor, dist: Dist) -> torch.Tensor:
     return indices[dist.rank::dist.world]
 
 
-def all_finite(value: torch.Tensor, dist: Dist) -> bool:
-    """Whether `value` is finite on every process (so all of them stop together)."""
-    ok = torch.isfinite(value.detach()).all().to(torch.int32).reshape(1)
-    if dist.active:
-        torch.distributed.all_reduce(ok, op=torch.distributed.ReduceOp.MIN)
-    return bool(ok.item())
+def gather_rows(row: torch.Tensor, dist: Dist) -> list[list[float]]:
+    """Every process's `row` (a 1-d tensor on the process's device), read to the host: one read, and one
+    all-gather when distributed (every process calls it at the same point, so all of them stop together)."""
+    if not dist.active:
+        return [row.tolist()]
+    rows = [torch.empty_like(row) for _ in range(dist.world)]
+    torch.distributed.all_gather(rows, row)
+    return torch.stack(rows).tolist()
 
 
 def mean_over_ranks(values: dict[str, float], dist: Dist) -> dict[str, float]:

@@ -7,8 +7,24 @@ let the task step its optimizers, update the schedules, accumulate metrics.
 Per epoch: evaluate on the eval split ('val', held out of the training split, unless
 data.val_size=0 makes it 'test'), keep best and last weights, checkpoint, maybe stop early.
 At the end: the test split is read, once, to report the weights that ship; then the weights
-bundle; then what is optional (curves). A non-finite loss stops the run before it touches the
-weights.
+bundle; then what is optional (curves).
+
+Non-finite losses, without a host sync per step: the Stepper tests every loss for NaN/inf on
+the device and records the first non-finite one there; nothing is read back per step (metrics
+are summed on the device too, in float64). The trainer reads that record at its boundaries:
+every log point (`train.log_every`, and always the last step of an epoch) and every checkpoint.
+What is guaranteed: no update made from a non-finite loss, nor any later one, reaches a
+checkpoint, the last/best weights, an evaluation or the bundle. The run stops at the first
+boundary after it (TrainingDiverged, exit 3), naming the step where the loss first went
+non-finite, with the last good checkpoint kept. What is not: the steps between that loss and
+the boundary are still computed (wasted, never written), and a progress-bar refresh in
+between may show NaN. Under DDP the record is gathered from every process at each boundary,
+so all of them stop together.
+
+Precision and compile (`zoo.engine.precision`): each step runs under `train.precision`
+(autocast for bf16/fp16, GradScalers for fp16, the TF32 switches on a GPU); with
+`train.compile` the modules the task steps are compiled, the weights saved stay the modules'
+own.
 
 Determinism: the model is initialised after `torch.manual_seed(seed)`; epoch e's data order
 is `randperm` under seed (seed, e); dropout draws from the global RNG, whose state every
@@ -24,6 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +54,7 @@ from zoo.engine import distributed
 from zoo.engine.config import ModuleOptim, RunConfig, TrainConfig
 from zoo.engine.display import Display
 from zoo.engine.loader import EpochSampler
+from zoo.engine.precision import Compiled, CompileError, Precision, compile_failure, first_line
 from zoo.engine.rundir import BEST, BUNDLE, CHECKPOINT, LAST, MetricsLog, RunDir, RunDirError, RunLock, plot_curves
 from zoo.errors import ConfigError, ZooError
 
@@ -52,9 +70,9 @@ class TrainingDiverged(ZooError):
 
 
 class NonFiniteLoss(Exception):
-    def __init__(self, name: str, value: float) -> None:
+    def __init__(self, name: str, value: float, step: int | None = None) -> None:
         super().__init__(f"loss is {value}" if name == "model" else f"{name} loss is {value}")
-        self.name, self.value = name, value
+        self.name, self.value, self.step = name, value, step  # step: where it first went non-finite (1-based)
 
 
 @dataclass
@@ -73,21 +91,62 @@ class Progress:
 
 
 class Stepper:
-    """`task.train_step`'s handle on the optimizers: finite check, backward, clip, update."""
+    """`task.train_step`'s handle on the optimizers: backward (scaled under fp16), clip, update, and the watch on
+    the losses.
+
+    Nothing is read off the device: each loss is tested for NaN/inf there, and the first non-finite one (its
+    step, its module, its value) is recorded in device tensors; `first_non_finite()` reads them, which the
+    trainer does at its boundaries (see the trainer's docstring for what that guarantees).
+    """
 
     def __init__(self, optimizers: dict[str, torch.optim.Optimizer], modules: dict[str, nn.Module],
-                 clip: float | None, dist: distributed.Dist) -> None:
+                 clip: float | None, dist: distributed.Dist, precision: Precision | None = None,
+                 scalers: dict[str, torch.amp.GradScaler] | None = None) -> None:
         self.optimizers, self.modules, self.clip, self.dist = optimizers, modules, clip, dist
+        self.precision = precision or Precision("fp32", torch.device("cpu"))
+        self.scalers = scalers or {}
+        self.names = list(optimizers)
+        self.at_step = 1  # the step being taken (1-based), set by the trainer before each train_step
+        params = (p for m in modules.values() for p in m.parameters())
+        device = next(params, torch.zeros(())).device
+        # the first non-finite loss: step (0 while there is none), index of its optimizer in `names`, value
+        self.bad_step = torch.zeros((), dtype=torch.int64, device=device)
+        self.bad_name = torch.zeros((), dtype=torch.int64, device=device)
+        self.bad_value = torch.zeros((), dtype=torch.float64, device=device)
 
     def step(self, loss: torch.Tensor, name: str = "model") -> None:
-        if not distributed.all_finite(loss, self.dist):
-            raise NonFiniteLoss(name, loss.item())
-        opt = self.optimizers[name]
+        self._watch(loss, name)
+        opt, scaler = self.optimizers[name], self.scalers.get(name)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        with self.precision.backward():
+            (scaler.scale(loss) if scaler is not None else loss).backward()
         if self.clip:
+            if scaler is not None:
+                scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
             nn.utils.clip_grad_norm_(self.modules[name].parameters(), self.clip)
-        opt.step()
+        if scaler is not None:
+            scaler.step(opt)  # skipped when the scaled gradients overflowed; the scale then shrinks
+            scaler.update()
+        else:
+            opt.step()
+
+    def _watch(self, loss: torch.Tensor, name: str) -> None:
+        value = loss.detach().to(torch.float64).sum()
+        fresh = ~torch.isfinite(value) & (self.bad_step == 0)
+        self.bad_step = torch.where(fresh, self.at_step, self.bad_step)
+        self.bad_name = torch.where(fresh, self.names.index(name), self.bad_name)
+        self.bad_value = torch.where(fresh, value, self.bad_value)
+
+    def first_non_finite(self) -> NonFiniteLoss | None:
+        """The first non-finite loss on any process, or None: one read of the device (and one all-gather
+        under DDP, so that every process stops at the same boundary)."""
+        mine = torch.stack([self.bad_step.to(torch.float64), self.bad_name.to(torch.float64), self.bad_value])
+        rows = distributed.gather_rows(mine, self.dist)
+        bad = [r for r in rows if r[0] > 0]
+        if not bad:
+            return None
+        step, index, value = min(bad)
+        return NonFiniteLoss(self.names[int(index)], value, int(step))
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -113,6 +172,8 @@ def build_optimizer(train: TrainConfig, module: nn.Module, name: str = "model",
     if parts or train.unfreeze_at is not None:
         groups = param_groups(module, o, parts or {}, keep_frozen=train.unfreeze_at is not None)
         extra["param_group_fn"] = lambda _: groups
+    if train.precision == "fp16" and o.optimizer in ("adam", "adamw") and any(p.is_cuda for p in module.parameters()):
+        extra["fused"] = True  # GradScaler hands a fused optimizer its overflow flag on the GPU: no host read per step
     return create_optimizer_v2(module, opt=opt, lr=o.lr, weight_decay=o.weight_decay, momentum=momentum, **extra)
 
 
@@ -247,6 +308,8 @@ class Trainer:
     """Trains one run: `Trainer(config, run_dir).fit()`."""
 
     loader: torch.utils.data.DataLoader | None = None  # the streaming path's, made on first use
+    _finite_at: int = -1  # the step at which the losses were last checked (`_check_finite`)
+    _sums_of: dict[str, float] | None = None  # the `progress.sums` that `_sums` continues on the device
 
     def __init__(self, config: RunConfig, run: RunDir, *, resume: bool = False, quiet: bool = False,
                  command: str = "", locked: bool = False) -> None:
@@ -293,7 +356,7 @@ class Trainer:
         self.progress = self._restore() if self.resume else Progress()
         self.wrapped = {n: self._wrap(m) for n, m in self.modules.items()}
         self._unfreeze_when_due()  # a run resumed in its second phase
-        self.stepper = Stepper(self.optimizers, self.modules, self.train.grad_clip, self.dist)
+        self.stepper = Stepper(self.optimizers, self.modules, self.train.grad_clip, self.dist, self.precision, self.scalers)
 
     def _init_from(self, model: nn.Module) -> None:
         """Transfer: the weights of a bundle, a tag, hf://, or a torchvision/timm checkpoint (by zoo names), a fresh
@@ -305,7 +368,7 @@ class Trainer:
         weights = read_transfer_weights(source)
         if weights.model is None or weights.model == model.zoo_name:
             fit = load_into(model, weights.tensors, source=source, adapt_head=True)
-            head = f" (a fresh head: {', '.join(fit.head)})" if fit.head else ""
+            head = f" (a fresh head: {', '.join(sorted(fit.head))})" if fit.head else ""
             self.display.say(f"initialised from {source}{head}")
             return
         shared = shared_modules(model, weights.tensors)  # another model: e.g. an autoencoder's encoder under a classifier
@@ -393,11 +456,26 @@ class Trainer:
             if isinstance(data, StreamedSplit):
                 data.close()
 
+    @cached_property
+    def precision(self) -> Precision:
+        return Precision(self.train.precision, self.device)
+
+    @cached_property
+    def scalers(self) -> dict[str, torch.amp.GradScaler]:
+        """fp16: one GradScaler per optimizer (their state is in every checkpoint); none otherwise."""
+        return self.precision.scalers(list(self.optimizers))
+
     def _wrap(self, module: nn.Module) -> nn.Module:
-        if not self.dist.active:
-            return module
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        """What the task steps: the module, in DDP when distributed, then under torch.compile with train.compile
+        (torch compiles DDP's bucketed gradients best this way round)."""
+        wrapped = module
+        if self.dist.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            wrapped = nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        if self.train.compile:
+            name = next(n for n, m in self.modules.items() if m is module)
+            wrapped = Compiled(wrapped, name, self.train.compile_mode)
+        return wrapped
 
     def _restore(self) -> Progress:
         if not (self.run / CHECKPOINT).is_file():  # stopped before its first checkpoint: it starts again, as it began
@@ -406,7 +484,8 @@ class Trainer:
             self.display.say(f"resuming {self.run.path} from the start (it stopped before its first checkpoint)")
             return Progress()
         tensors, doc = ckpt.read_checkpoint(self.run / CHECKPOINT)
-        state = ckpt.restore(tensors, doc, self.model, self.optimizers, self.schedulers, self.run / CHECKPOINT)
+        state = ckpt.restore(tensors, doc, self.model, self.optimizers, self.schedulers, self.run / CHECKPOINT,
+                             scalers=self.scalers)
         progress = Progress(**state)
         if self.dist.main:
             self.run.rewind_metrics(progress.step, progress.epoch)
@@ -472,7 +551,7 @@ class Trainer:
         start, seen = time.perf_counter(), 0
         for b, batch in self._batches():
             self.task.epoch_progress = p.epoch + b / self.steps_per_epoch
-            metrics = self.task.train_step(batch, self.wrapped, self.stepper)
+            metrics = self._train_step(batch)
             p.step, p.batch = p.step + 1, b + 1
             for sched in self.schedulers.values():
                 if sched is not None:
@@ -509,14 +588,60 @@ class Trainer:
         self.frozen_modules = []
         self.wrapped = {n: self._wrap(m) for n, m in self.modules.items()}  # DDP registers only trainable parameters
 
+    def _train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The task's step on `batch` under the run's precision. An error out of a step taken after a non-finite
+        loss (weights gone NaN failing a distribution's argument check, say) is reported as that divergence; one
+        out of torch.compile's machinery in a backward pass, as the compile failure it is."""
+        self.stepper.at_step = self.progress.step + 1
+        try:
+            with self.precision.step():
+                return self.task.train_step(batch, self.wrapped, self.stepper)
+        except CompileError:
+            raise
+        except Exception as err:
+            if self.train.compile and compile_failure(err):
+                raise CompileError(f"train.compile: torch.compile failed in a backward pass of "
+                                   f"{', '.join(self.modules)}: {first_line(err)}") from None
+            diverged = self.stepper.first_non_finite()
+            if diverged is not None:
+                raise diverged from None
+            raise
+
+    def _check_finite(self) -> None:
+        """The boundary check (log points, checkpoints): stop with NonFiniteLoss if any loss of this process's
+        steps so far was NaN or infinite, naming the first. Reads the device once, at most once per step."""
+        if self._finite_at == self.progress.step:
+            return
+        self._finite_at = self.progress.step
+        diverged = self.stepper.first_non_finite()
+        if diverged is not None:
+            raise diverged
+
     def _accumulate(self, metrics: dict[str, torch.Tensor]) -> None:
+        """Each metric added to its epoch sum on the device, in float64 (as the float sums were: the same numbers
+        bit for bit), read into `progress.sums` only by `_settle`; nothing here waits for the device."""
         p = self.progress
+        if self._sums_of is not p.sums:  # an epoch's end or a restore replaced the sums: continue from those
+            self._sums = {k: torch.tensor(v, dtype=torch.float64, device=self.device) for k, v in p.sums.items()}
+            self._sums_of = p.sums
         for k, v in metrics.items():
-            p.sums[k] = p.sums.get(k, 0.0) + float(v)
+            v = torch.as_tensor(v).detach()
+            if k not in self._sums:
+                self._sums[k] = torch.zeros((), dtype=torch.float64, device=v.device)
+            self._sums[k] += v.to(torch.float64)
         p.batches += 1
+
+    def _settle(self) -> None:
+        """The device sums read into `progress.sums` (at log points and checkpoints, which an epoch's end follows)."""
+        p = self.progress
+        if self._sums_of is p.sums:
+            p.sums = {k: float(v) for k, v in self._sums.items()}
+            self._sums_of = p.sums
 
     def _log_step(self, metrics: dict[str, torch.Tensor], rate: float) -> None:
         p = self.progress
+        self._check_finite()
+        self._settle()
         values = {k: float(v) for k, v in metrics.items()}
         self.display.update(p.batch, values, rate)
         if self.log:
@@ -568,9 +693,12 @@ class Trainer:
         return result
 
     def _checkpoint(self) -> None:
+        self._check_finite()  # every process (mid-epoch); at an epoch's end the last step's log point did it
         if not self.dist.main or not weights_finite(self.model):
             return  # a step with a finite loss can still leave non-finite weights; keep the last good file
-        ckpt.save_checkpoint(self.run / CHECKPOINT, self.model, self.optimizers, self.schedulers, asdict(self.progress))
+        self._settle()
+        ckpt.save_checkpoint(self.run / CHECKPOINT, self.model, self.optimizers, self.schedulers, asdict(self.progress),
+                             scalers=self.scalers)
 
     def _diverged_message(self, err: NonFiniteLoss) -> str:
         p = self.progress
@@ -578,8 +706,9 @@ class Trainer:
         if (self.run / CHECKPOINT).is_file():
             _, doc = ckpt.read_checkpoint(self.run / CHECKPOINT)
             kept = f"last good checkpoint (step {doc['state']['step']}) kept in {self.run.path}"
-        return (f"training diverged: {err} at step {p.step + 1} (epoch {p.epoch + 1}); stopped, {kept}; "
-                f"try a lower --lr or --grad-clip")
+        step = err.step or p.step + 1  # where the loss first went non-finite (found at the next boundary)
+        return (f"training diverged: {err} at step {step} (epoch {(step - 1) // self.steps_per_epoch + 1}); stopped, "
+                f"{kept}; try a lower --lr or --grad-clip")
 
     # ------------------------------------------------------------------ end
 

@@ -212,9 +212,7 @@ class AdversarialTask(Task):
         for i in range(self.game.unrolled_steps):
             r, y = slices[i % len(slices)]
             loss, _ = self.d_loss(d, r, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            stepper.step(loss, "discriminator")  # as D's own steps: watched, clipped, scaled under fp16
             self.objective.after_d_step(d)
         opt.zero_grad(set_to_none=True)
         return saved
