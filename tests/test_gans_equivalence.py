@@ -7,7 +7,7 @@ MNIST digits. The refactored task must give them bit for bit: the same metrics a
 parameter and buffer. (On another CPU or torch build, float rounding may differ from these records; rerun the
 recording on fd3c6f3 there.)
 
-`test_dcgan_mnist_recorded_command_reproduces_the_shipped_bundle` (ZOO_SLOW=1, about 6-15 CPU minutes) runs
+`test_dcgan_mnist_recorded_command_reproduces_the_shipped_bundle` (`pytest -m slow`, about 6-15 CPU minutes) runs
 dcgan.mnist's recorded command and compares its weights and last evaluation with the shipped bundle.
 """
 
@@ -411,7 +411,7 @@ def test_a_small_zoo_train_dcgan_run_gives_the_pre_refactor_records(mnist_home, 
     assert records(out) == RECORDED_RUN
 
 
-@pytest.mark.skipif(not os.environ.get("ZOO_SLOW"), reason="slow: the full dcgan.mnist recipe (set ZOO_SLOW=1)")
+@pytest.mark.slow
 def test_dcgan_mnist_recorded_command_reproduces_the_shipped_bundle(mnist_home, tmp_path):
     from safetensors.torch import load_file
 
