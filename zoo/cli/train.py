@@ -31,7 +31,7 @@ def train_cmd(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="One line per epoch instead of a progress bar.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the whole run config; train nothing, write nothing.")] = False,
-    init_from: Annotated[Optional[str], typer.Option("--init-from", help="Start from this bundle's weights (fresh head if num_classes differs).")] = None,
+    init_from: Annotated[Optional[str], typer.Option("--init-from", help="Start from these weights: a bundle, tag, hf:// repo, or torchvision/timm checkpoint (fresh head if num_classes differs).")] = None,
     freeze: Annotated[Optional[str], typer.Option("--freeze", help="Comma-separated modules to keep fixed (e.g. features).")] = None,
     nproc_per_node: Annotated[int, typer.Option("--nproc-per-node", help="Processes on this node (DDP under torch.distributed.run).")] = 1,
     nnodes: Annotated[int, typer.Option("--nnodes", help="Nodes taking part (torchrun).")] = 1,
