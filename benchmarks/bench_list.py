@@ -10,7 +10,9 @@
    `zoo.plugins` entry point names its manifest (found through importlib.metadata exactly as after
    `pip install`). Goal: 100 plugins within 1.5× of the built-ins-only time; cost linear in models.
 3. With `--baseline SITE` (an earlier zoo, `pip install --no-deps --target SITE <checkout>`): `python -m zoo list`
-   of this checkout against the same command on the baseline, in the same interleaved rounds.
+   of this checkout against the same command on the baseline, in the same interleaved rounds. Give the checkout as
+   `--candidate SITE` installed the same way for like for like (an editable install resolves `import zoo` through
+   setuptools' finder after a failed search of sys.path, a few ms the installed package does not pay).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--baseline", type=Path, help="--target install of an earlier zoo to compare with")
+    parser.add_argument("--candidate", type=Path, help="--target install of this checkout (default: as installed)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +86,8 @@ def main() -> None:
         if args.baseline is not None:  # both as `python -m zoo list` from a neutral directory
             module = [sys.executable, "-m", "zoo", "list"]
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-            cases["module"] = (["env", "-C", tmp, *module], env)
+            cases["module"] = (["env", "-C", tmp, *module],
+                               {**env, "PYTHONPATH": str(args.candidate.resolve())} if args.candidate else env)
             cases["baseline"] = (["env", "-C", tmp, *module], {**env, "PYTHONPATH": str(args.baseline.resolve())})
         t = interleaved_medians(cases, args.runs)
 

@@ -48,10 +48,13 @@ def first_step_seconds(env: dict[str, str], workdir: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, required=True, help="--target install of the zoo to compare with")
+    parser.add_argument("--candidate", type=Path, help="--target install of this checkout, for like for like "
+                                                       "(default: as installed, e.g. editable)")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    cases = {"this checkout": base_env, "baseline": {**base_env, "PYTHONPATH": str(args.baseline.resolve())}}
+    mine = {**base_env, "PYTHONPATH": str(args.candidate.resolve())} if args.candidate else base_env
+    cases = {"this checkout": mine, "baseline": {**base_env, "PYTHONPATH": str(args.baseline.resolve())}}
     times: dict[str, list[float]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory() as tmp:
         for env in cases.values():
