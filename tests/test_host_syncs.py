@@ -192,7 +192,7 @@ def test_two_gloo_processes_that_diverge_stop_together_with_exit_3(tmp_path):
     env = {**os.environ}
     r = subprocess.run([sys.executable, "-m", "zoo", "train", "lenet5", "--out", str(out), "--nproc-per-node", "2",
                         "--optimizer", "sgd", "--lr", "1e4", "--epochs", "1", *TINY, "--set", "max_train_examples=640",
-                        "--set", "checkpoint_every=2", "--set", "log_every=4"],
+                        "--set", "checkpoint_every=2", "--set", "log_every=4", "--set", "device=cpu"],
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and len(re.findall(r"exitcode\s*:\s*3\b", r.stderr)) == 2, r.stderr[-2000:]
     steps = re.findall(r"training diverged: loss is nan at step (\d+)", r.stderr)
