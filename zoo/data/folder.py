@@ -171,7 +171,7 @@ def read_image_folder(root: Path, split: str, image_size: int | None):
         raise DataError(f"images differ in size ({a[0]}x{a[1]}, {b[0]}x{b[1]}, ...); set the data image_size")
     smallest_at = min(range(len(headers)), key=lambda i: min(headers[i][1]))
     smallest = (files.paths[smallest_at], *headers[smallest_at][1])
-    images = torch.stack([decode(p, mode, image_size) for p in files.paths])
+    images = _decode_into(files.paths, mode, image_size)
     labels = torch.tensor(files.labels, dtype=torch.int64)
     key = (str(train_files.directory.resolve()), image_size)
     if files.directory == train_files.directory:
@@ -180,6 +180,16 @@ def read_image_folder(root: Path, split: str, image_size: int | None):
         _TRAIN_STATS[key] = channel_stats(read_image_folder(root, "train", image_size)[0])
     mean, std = _TRAIN_STATS[key]
     return images, labels, list(train_files.classes), mean, std, smallest
+
+
+def _decode_into(paths: list[str], mode: str, image_size: int | None) -> torch.Tensor:
+    """Every file decoded into one preallocated N x C x S x S tensor (not a list then a stack: half the peak)."""
+    first = decode(paths[0], mode, image_size)
+    images = torch.empty((len(paths), *first.shape), dtype=torch.uint8)
+    images[0] = first
+    for i, path in enumerate(paths[1:], start=1):
+        images[i] = decode(path, mode, image_size)
+    return images
 
 
 def _extensions() -> tuple[str, ...]:
@@ -223,9 +233,11 @@ def fit_tensor(t: torch.Tensor, image_size: int | None) -> torch.Tensor:
     return t
 
 
-def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of N x C x H x W uint8 images on the [0, 1] scale (float64 sums)."""
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of N x C x H x W uint8 images on the [0, 1] scale (float64 sums, in chunks of
+    about 4M values, 32 MB, whatever the image size)."""
     c = images.shape[1]
+    chunk = _chunk(images)
     total = torch.zeros(c, dtype=torch.float64)
     total_sq = torch.zeros(c, dtype=torch.float64)
     for start in range(0, images.shape[0], chunk):
@@ -238,8 +250,9 @@ def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float,
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
-def luma_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def luma_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Mean and std of the luma (ITU-R 601, as `prepare_batch` takes it) of N x 3 x H x W uint8 images."""
+    chunk = _chunk(images)
     weights = torch.tensor((0.299, 0.587, 0.114), dtype=torch.float64).view(1, 3, 1, 1)
     total = total_sq = 0.0
     for start in range(0, images.shape[0], chunk):
@@ -249,6 +262,10 @@ def luma_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ..
     count = images.shape[0] * images.shape[2] * images.shape[3]
     mean = total / count
     return (mean,), (max(total_sq / count - mean * mean, 0.0) ** 0.5,)
+
+
+def _chunk(images: torch.Tensor) -> int:
+    return max(1, (1 << 22) // max(1, images[0].numel()))
 
 
 @dataclass(frozen=True)

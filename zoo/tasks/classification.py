@@ -98,8 +98,8 @@ class ClassificationTask(Task):
 
     def streams(self) -> bool:
         """Whether this run's data is read by the streaming path (zoo.data.streaming)."""
-        from zoo.data.catalog import dataset_for
         from zoo.data.budget import streams
+        from zoo.data.catalog import dataset_for
 
         d = self.data_config
         dataset = dataset_for(d.name, d)
