@@ -34,9 +34,10 @@ class Evaluation(_Doc):
 
     chosen_on: Literal["val", "test"] = Field(description="Split of every per-epoch evaluation and choice: 'val' (held "
                                                           "out of the training split) or 'test' (data.val_size=0).")
-    chosen_examples: int = Field(ge=0, description="Examples of that split the evaluations used.")
+    chosen_examples: int = Field(ge=0, description="Examples of that split as the run loaded it (a task may measure "
+                                                   "on part of it: a GAN's FID on 2,000).")
     reported_on: Literal["test"] = Field("test", description="Split the metrics are measured on, after training.")
-    reported_examples: int = Field(ge=0, description="Examples of it the metrics used.")
+    reported_examples: int = Field(ge=0, description="Examples of the test split as the run loaded it.")
     val_size: str = Field("", description="The run's data.val_size: a number, 'auto' (10% of the training split, at "
                                           "most 5,000, seeded and class-stratified) or 0.")
 
@@ -44,12 +45,12 @@ class Evaluation(_Doc):
         """The model card's line about it."""
         if self.chosen_on == "test":
             return (f"Selection used the test split (data.val_size=0): the per-epoch evaluations, best weights and "
-                    f"early stop read the same {self.reported_examples:,} test examples the metrics report, so the "
-                    "figures are optimistic.")
-        return (f"Chosen on val, reported on test: per-epoch evaluation, best weights and early stop used "
-                f"{self.chosen_examples:,} validation examples held out of the training split (data.val_size="
-                f"{self.val_size}, a seeded class-stratified draw); the metrics are of {self.reported_examples:,} "
-                "test examples, read once, after training.")
+                    f"early stop read the same test split ({self.reported_examples:,} examples) the metrics report, "
+                    "so any choice made on it is optimistic.")
+        return (f"Chosen on val, reported on test: per-epoch evaluation, best weights and early stop used the "
+                f"validation split ({self.chosen_examples:,} examples held out of the training split, data.val_size="
+                f"{self.val_size}, a seeded class-stratified draw); the metrics are of the test split "
+                f"({self.reported_examples:,} examples), read once, after training.")
 
 
 class BundleConfig(_Doc):
