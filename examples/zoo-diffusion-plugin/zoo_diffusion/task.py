@@ -11,8 +11,10 @@ The evaluation every epoch is the same loss on the evaluation split at fixed tim
 scored alike whatever N), for the sampling (EMA) weights: `loss`, lower is better. It costs one
 forward pass per image, where a sample-based score would cost `steps` of them per sample.
 
-`zoo sample` / `zoo.sample`: `--steps` None (default) is ancestral sampling over all T steps
-(algorithm 2); `--steps k` is DDIM (Song et al. 2020, eta = 0) over k evenly spaced steps.
+`zoo sample` / `zoo.sample` draw by DDIM (Song et al. 2020, eta = 0) over `--steps` evenly spaced
+timesteps (default 50), or with `--sampler ancestral` by algorithm 2 over all T steps, the paper's
+sampler and about T/steps times slower. DDIM is the default because the generic callers
+(`zoo eval`'s 10,000 samples, the contract) would otherwise pay 1,000 denoiser passes per image.
 `zoo eval`: the generator metrics (`zoo.metrics.evaluate`) of samples drawn the same way.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,13 +32,15 @@ from torch import nn
 from zoo.surfaces import require
 from zoo.tasks.base import Batch, Stepper, Task
 from zoo.tasks.options import EvalOptions, GeneratorEvalOptions, SampleOptions
+from zoo_diffusion.ddpm import sampling_steps
 
 EVAL_BATCH = 500
 EVAL_SEED = 0
 PICTURE_SEED = 0  # the fixed noise of every epoch's sample grid
 PICTURE_STEPS = 20  # DDIM steps of the per-epoch grid: 64 images cost as much as 1,280 denoiser passes
-STEPS_HELP = ("Denoising steps: none for ancestral sampling over all T steps (Ho et al. algorithm 2); k for DDIM "
-              "(Song et al. 2020, eta = 0) over k evenly spaced steps, about T/k times faster.")
+SAMPLER_HELP = ("ddim: DDIM (Song et al. 2020, eta = 0) over --steps evenly spaced steps; ancestral: Ho et al.'s "
+                "algorithm 2 over all T steps, about T/steps times slower.")
+STEPS_HELP = "DDIM steps (default 50); ancestral sampling takes all T."
 
 
 class DiffusionModel:
@@ -47,35 +51,40 @@ class DiffusionModel:
     - `denoise(x_t, t) -> eps`: the same from the weights sampling uses (an EMA copy, or the trained ones);
     - `schedule`: a `zoo_diffusion.schedule.Schedule` (`q_sample`, `ancestral`, `ddim`);
     - `update_ema()`: called after every optimiser step (may do nothing);
-    - `sample(n, generator=None, condition=None, steps=None)`: n images in [0, 1];
+    - `sample(n, generator=None, condition=None, sampler="ddim", steps=None)`: n images in [0, 1];
     - `zoo_config.timesteps` (T) and `zoo_config.input_shape()`.
     """
 
-    required = ("denoise", "schedule", "update_ema", "sample", "zoo_config.timesteps")
+    required: ClassVar[tuple[str, ...]] = ("denoise", "schedule", "update_ema", "sample", "zoo_config.timesteps",
+                                           "zoo_config.input_shape")
+    export_hooks: ClassVar[tuple[str, ...]] = ("export_module", "export_inputs")
+    export_output: ClassVar[str] = "noise"  # the exported graph maps (noisy_image, timestep) to the predicted noise
 
 
 class DiffusionSampleOptions(SampleOptions):
     """`zoo sample` of a diffusion model: a grid of n samples."""
 
+    sampler: Literal["ddim", "ancestral"] = Field("ddim", description=SAMPLER_HELP)
     steps: int | None = Field(None, ge=1, description=STEPS_HELP)
 
 
 class DiffusionEvalOptions(GeneratorEvalOptions):
-    """`zoo eval` of a diffusion model: generator metrics of n samples drawn with `steps`."""
+    """`zoo eval` of a diffusion model: generator metrics of n samples drawn by `sampler` and `steps`."""
 
+    sampler: Literal["ddim", "ancestral"] = Field("ddim", description=SAMPLER_HELP)
     steps: int | None = Field(None, ge=1, description=STEPS_HELP)
 
 
-class StepsSampler(nn.Module):
-    """The model drawing with a chosen number of steps, behind the `sample(n, generator, condition)` that
+class ChosenSampler(nn.Module):
+    """The model drawing by a chosen sampler and step count, behind the `sample(n, generator, condition)` that
     `zoo.metrics.evaluate` calls."""
 
-    def __init__(self, model: nn.Module, steps: int | None) -> None:
+    def __init__(self, model: nn.Module, sampler: str, steps: int | None) -> None:
         super().__init__()
-        self.model, self.steps = model, steps
+        self.model, self.sampler, self.steps = model, sampler, steps
 
     def sample(self, n: int, generator: torch.Generator | None = None, condition: Any = None) -> torch.Tensor:
-        return self.model.sample(n, generator=generator, condition=condition, steps=self.steps)
+        return self.model.sample(n, generator=generator, condition=condition, sampler=self.sampler, steps=self.steps)
 
 
 class DiffusionTask(Task):
@@ -84,8 +93,10 @@ class DiffusionTask(Task):
     SampleOptions: ClassVar[type[SampleOptions]] = DiffusionSampleOptions
     EvalOptions: ClassVar[type[EvalOptions]] = DiffusionEvalOptions
 
+    surface: ClassVar[type] = DiffusionModel  # what the model must provide
+
     def __init__(self, model: nn.Module, config: Any, device: torch.device) -> None:
-        require(model, DiffusionModel, "denoising-diffusion")
+        require(model, self.surface, "denoising-diffusion")
         super().__init__(model, config, device)
         self.in_chans, height, width = model.zoo_config.input_shape()
         self.input_size = (height, width)
@@ -97,6 +108,11 @@ class DiffusionTask(Task):
         from zoo.data import load_dataset
 
         return {"images": load_dataset(self.data_config, split).images[:limit]}
+
+    def example_batch(self, n: int, generator: torch.Generator) -> Batch:
+        """n random images of the model's input shape in `load_split`'s layout (for `zoo.testing`)."""
+        return {"images": torch.randint(0, 256, (n, self.in_chans, *self.input_size), generator=generator,
+                                        dtype=torch.uint8)}
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """B x C x H x W uint8 (CPU) -> B x in_chans x H x W float in [-1, 1] on the task's device."""
@@ -136,14 +152,16 @@ class DiffusionTask(Task):
     @torch.no_grad()
     def epoch_pictures(self, directory: Path, epoch: int, data: Batch) -> list[Path]:
         """samples/epoch_EEE.png: 64 samples from the same noise every epoch, by `PICTURE_STEPS` DDIM steps."""
-        images = self.model.sample(64, generator=torch.Generator().manual_seed(PICTURE_SEED), steps=PICTURE_STEPS)
+        gen = torch.Generator().manual_seed(PICTURE_SEED)
+        images = self.model.sample(64, generator=gen, sampler="ddim", steps=PICTURE_STEPS)
         return [save_grid(images.cpu(), directory / "samples" / f"epoch_{epoch:03d}.png")]
 
     def generate(self, options: DiffusionSampleOptions, condition: Any = None) -> torch.Tensor:
-        """`options.n` images in [0, 1], drawn with `options.steps` from a generator seeded by `options.seed`."""
+        """`options.n` images in [0, 1], drawn by `options.sampler` from a generator seeded by `options.seed`."""
         gen = torch.Generator().manual_seed(options.seed)
         with torch.no_grad():
-            return self.model.sample(options.n, generator=gen, condition=condition, steps=options.steps)
+            return self.model.sample(options.n, generator=gen, condition=condition, sampler=options.sampler,
+                                     steps=options.steps)
 
     def sample(self, data: Batch | None, options: DiffusionSampleOptions) -> Path:
         """A grid of `options.n` samples, as square as possible."""
@@ -152,11 +170,12 @@ class DiffusionTask(Task):
     # ------------------------------------------------------------ zoo eval
 
     def sampler(self, options: DiffusionEvalOptions) -> nn.Module:
-        return StepsSampler(self.model, options.steps)
+        return ChosenSampler(self.model, options.sampler, options.steps)
 
     def report(self, options: DiffusionEvalOptions, progress: Any = None) -> dict[str, Any]:
-        """The generator metrics (default: all) of `options.n` samples (default 10,000) drawn with `options.steps`."""
-        return {"sampler": sampler_name(options.steps, self.timesteps), **self.sample_metrics(options, progress)}
+        """The generator metrics (default: all) of `options.n` samples (default 10,000) drawn by `options.sampler`."""
+        steps = sampling_steps(options.sampler, options.steps, self.timesteps)  # a bad pair fails before any sampling
+        return {"sampler": sampler_name(steps, self.timesteps), **self.sample_metrics(options, progress)}
 
     def describe(self, doc: dict[str, Any]) -> list[Any]:
         return [*super().describe(doc), f"sampled by {doc['sampler']}"]
@@ -166,12 +185,13 @@ class DiffusionTask(Task):
         weights = f"an EMA of the weights (decay {ema})" if ema else "the trained weights"
         return {"data": self.data_config.name, "preprocessing": {"value_range": (0.0, 1.0)},
                 "notes": f"Images scaled to [-1, 1] for the diffusion; samples in [0, 1]. Sampling uses {weights}; "
-                         f"`zoo sample --steps k` draws by k DDIM steps, the default by all {self.timesteps} "
-                         "ancestral steps."}
+                         f"`zoo sample` draws by 50 DDIM steps (`--steps k`: k), `--sampler ancestral` by all "
+                         f"{self.timesteps} steps of Ho et al.'s algorithm 2."}
 
 
-def sampler_name(steps: int | None, timesteps: int) -> str:
-    return f"ancestral, {timesteps} steps" if steps is None else f"DDIM (eta 0), {steps} steps"
+def sampler_name(ddim_steps: int | None, timesteps: int) -> str:
+    """How samples were drawn, for people: `ddim_steps` as `sampling_steps` gives it (None: ancestral)."""
+    return f"ancestral, {timesteps} steps" if ddim_steps is None else f"DDIM (eta 0), {ddim_steps} steps"
 
 
 def save_grid(images: torch.Tensor, out: Path) -> Path:
