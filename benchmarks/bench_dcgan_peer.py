@@ -42,7 +42,7 @@ BATCH_LINE = re.compile(r"\[Batch (\d+)/(\d+)\]")
 
 def peer_layout(peer: Path, root: Path) -> Path:
     """root/implementations/dcgan/dcgan.py (a copy of the peer) and root/data/mnist/MNIST/raw (the zoo's MNIST)."""
-    from zoo.data import fetch
+    from zoo.data.fetch import fetch  # the function (once imported, the submodule shadows the lazy name)
 
     raw = root / "data" / "mnist" / "MNIST" / "raw"
     raw.mkdir(parents=True)

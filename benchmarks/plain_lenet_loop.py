@@ -9,6 +9,7 @@ Prints one JSON line per epoch: {"epoch", "test_accuracy", "epoch_seconds", "tim
 Unix time, so the caller can measure from process start).
 
     python benchmarks/plain_lenet_loop.py --seed 0 --epochs 15 --stop-at 0.99
+    python benchmarks/plain_lenet_loop.py --device cuda    # data and model on the GPU, as one would by hand
 """
 
 from __future__ import annotations
@@ -54,17 +55,19 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--stop-at", type=float, default=None, help="stop once test accuracy reaches this")
     ap.add_argument("--root", type=Path, default=Path(os.environ.get("ZOO_HOME", "~/.cache/zoo")).expanduser() / "data")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where the tensors and the model live")
+    ap.add_argument("--limit", type=int, default=None, help="train on the first N images only (quick checks)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
-    train_x, train_y = load(True, args.root)
-    test_x, test_y = load(False, args.root)
-    model = LeNet5()
+    train_x, train_y = (t[:args.limit].to(args.device) for t in load(True, args.root))
+    test_x, test_y = (t.to(args.device) for t in load(False, args.root))
+    model = LeNet5().to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         model.train()
-        perm = torch.randperm(len(train_x))
+        perm = torch.randperm(len(train_x), device=args.device)
         for i in range(0, len(perm), 128):
             idx = perm[i:i + 128]
             loss = F.cross_entropy(model(train_x[idx]), train_y[idx])

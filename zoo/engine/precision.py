@@ -19,9 +19,13 @@ Precisions (weights, gradients and optimizer state are float32 in every one of t
   scaling of its own. The unrolled D steps of an unrolled GAN go through the stepper and
   scale like any other D step. On a GPU, GradScaler reads its overflow flag on the host once
   per update unless the optimizer is fused (`build_optimizer` fuses Adam and AdamW there).
+  On a CPU fp16 works (CI tests it) but runs many times slower than fp32, CPUs lacking most
+  float16 kernels (`benchmarks/bench_precision.py`); bf16 is the CPU's mixed precision.
 
 Backward passes run outside autocast (PyTorch's advice): their ops take the dtypes the forward
-ops chose. Evaluation, sampling and export are fp32 whatever the training precision.
+ops chose. Evaluation and sampling run outside these contexts, in float32 at PyTorch's defaults
+(which let cuDNN use TF32 on a GPU), whatever the training precision; export checks its files
+in strict fp32 (`exact_fp32`).
 
 `train.compile` compiles each module the task steps (`Task.modules()`, after DDP wrapping)
 with `torch.compile(mode=train.compile_mode)`. The compiled wrapper is only what the task

@@ -458,7 +458,11 @@ class Trainer:
 
     @cached_property
     def precision(self) -> Precision:
-        return Precision(self.train.precision, self.device)
+        precision = Precision(self.train.precision, self.device)
+        if precision.name == "fp16" and self.device.type == "cpu":
+            self.display.say("note: train.precision=fp16 runs on a CPU, but many times slower than fp32 (CPUs lack most "
+                             "float16 kernels); bf16 is the CPU's mixed precision")
+        return precision
 
     @cached_property
     def scalers(self) -> dict[str, torch.amp.GradScaler]:
