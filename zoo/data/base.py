@@ -41,6 +41,13 @@ source dataset (an instance) when reading.
 The zoo does the rest for every dataset alike: name resolution (`--data blobs`, case and `-`/`_`
 forgiven, `aliases`), `zoo data fetch/list`, fetching on first use under a lock (DDP ranks),
 the shape and label checks, the 'val' hold-out and the one-line errors (`DataError`, exit 2).
+
+Three optional hooks serve large data (zoo.data.streaming): `decoded_bytes` (what a split takes in
+memory, against `data.memory_budget`; from the declared shape by default), `stream_items` (a
+picklable reader of one example at a time for DataLoader workers; by default the split read into
+memory and served from its tensors) and `known_info` (what `zoo train` fits the model to before
+reading; the declaration by default, an image folder's listing and headers). `recipe_augmentation
+= False` keeps a model recipe's augmentation off the dataset (digits, which mirroring changes).
 """
 
 from __future__ import annotations
