@@ -201,11 +201,41 @@ def test_every_float_field_of_every_config_refuses_nan_and_the_infinities(value)
 @pytest.mark.parametrize("args", [
     ["--lr", "inf"], ["--lr", "nan"], ["--lr", "-inf"], ["--weight-decay", "nan"], ["--set", "train.momentum=.inf"],
     ["--set", "momentum=nan"], ["--set", "model.dropout=.nan"], ["--set", "train.optim.model.lr=inf"],
-    ["--set", "train.warmup_epochs=.inf"], ["--grad-clip", "inf"],
+    ["--set", "train.warmup_epochs=.inf"], ["--grad-clip", "inf"], ["--momentum", "inf"], ["--momentum", "nan"],
 ])
 def test_non_finite_floats_on_the_command_line_are_refused_before_training(args, capsys, tmp_path):
     r = run_zoo(capsys, "train", "lenet5", "--dry-run", *args)
     assert r.code == 2 and "input should be a finite number" in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+def test_momentum_flag_sets_the_train_momentum(capsys):
+    r = run_zoo(capsys, "train", "lenet5", "--dry-run", "--optimizer", "momentum", "--momentum", "0.5")
+    assert r.code == 0 and "momentum: 0.5" in r.out, r.err
+
+
+def _task_option_float_fields():
+    from zoo.registry import contribution_names
+    from zoo.tasks import task_class
+
+    found = []
+    for task in contribution_names("tasks"):
+        cls = task_class(task)
+        for kind in ("SampleOptions", "EvalOptions"):
+            schema = getattr(cls, kind, None)
+            if schema is not None:
+                found += [(task, kind, schema, name) for name in _float_fields(schema)]
+    return found
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_every_float_option_of_every_task_refuses_nan_and_the_infinities(value):
+    from zoo.tasks.options import OptionError, validate_options
+
+    fields = _task_option_float_fields()
+    assert any(name == "truncation" for *_, name in fields)  # the sweep found the tasks' float options
+    for task, kind, schema, name in fields:
+        with pytest.raises(OptionError, match="finite number"):
+            validate_options(schema, {name: value}, task)
 
 
 @pytest.mark.parametrize("command, message", [

@@ -23,6 +23,7 @@ def train_cmd(
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw.")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="cosine, step, multistep, poly, tanh, wsd, constant or none.")] = None,
+    momentum: Annotated[Optional[float], typer.Option("--momentum", help="Momentum of the momentum/nesterov/rmsprop optimizers.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay.")] = None,
     grad_clip: Annotated[Optional[float], typer.Option("--grad-clip", help="Clip the gradient norm to this value.")] = None,
     early_stop: Annotated[Optional[int], typer.Option("--early-stop", help="Stop after this many evaluations without improvement.")] = None,
@@ -49,7 +50,7 @@ def train_cmd(
     """
     from zoo.engine.runs import COMMAND_ENV, RunRequest, compose_request, train_run
 
-    flags = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, scheduler=scheduler,
+    flags = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, scheduler=scheduler, momentum=momentum,
                  weight_decay=weight_decay, grad_clip=grad_clip, early_stop=early_stop, seed=seed, init_from=init_from,
                  freeze=[f.strip() for f in freeze.split(",") if f.strip()] if freeze is not None else None)
     command = os.environ.get(COMMAND_ENV) or "zoo " + shlex.join(sys.argv[1:])

@@ -51,7 +51,9 @@ def validate_options(schema: type, values: dict[str, Any], owner: str) -> Any:
 
 
 class TaskOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    """Every task's options refuse NaN and infinity, as every config field does."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class SampleOptions(TaskOptions):
