@@ -33,6 +33,7 @@ from zoo.errors import ConfigError
 
 Optimizer = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 Scheduler = Literal["cosine", "step", "multistep", "poly", "tanh", "wsd", "constant", "none"]
+Logger = Literal["jsonl", "tensorboard", "mlflow", "wandb", "csv"]
 SECTIONS = ("model", "data", "train")
 
 
@@ -115,6 +116,14 @@ class TrainConfig(ZooConfig):
                                           "features and classifier: train.optim.features.lr=1e-4 gives the backbone "
                                           "its own learning rate in the module's optimizer); unset fields follow "
                                           "this section.")
+    loggers: list[Logger] = Field(default_factory=lambda: ["jsonl"], description="Where metrics go: jsonl (always), "
+                                  "tensorboard, mlflow, wandb (offline unless WANDB_MODE says otherwise), csv; each "
+                                  "but jsonl and csv is a zoo extra (zoo.engine.loggers).")
+
+    @field_validator("loggers")
+    @classmethod
+    def _jsonl_always(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(["jsonl", *v]))
 
     @field_validator("betas")
     @classmethod

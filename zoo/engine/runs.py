@@ -44,6 +44,7 @@ class RunRequest:
     quiet: bool = False
     command: str = ""
     launch: dict[str, Any] = field(default_factory=dict)  # nproc, nnodes, node_rank, master_addr, master_port
+    sinks: list[Any] = field(default_factory=list)  # more receivers of the metrics records (a sweep's pruner)
 
 
 @dataclass
@@ -93,7 +94,7 @@ def train_run(req: RunRequest, say: Callable[[str], None] = lambda _: None) -> R
         # Without a lock here, the trainer makes the directory (locked) once its setup succeeded.
         held = lock is not None or _held_for_us(run)
         final = Trainer(config, run, resume=req.resume is not None, quiet=req.quiet, command=req.command,
-                        locked=held).fit()
+                        locked=held, sinks=req.sinks).fit()
         return Run(run.path, config, {k.removeprefix("eval_"): v for k, v in final.items()})
     finally:
         if lock is not None:

@@ -54,8 +54,9 @@ from zoo.engine import distributed
 from zoo.engine.config import ModuleOptim, RunConfig, TrainConfig
 from zoo.engine.display import Display
 from zoo.engine.loader import EpochSampler
+from zoo.engine.loggers import Loggers, check_available
 from zoo.engine.precision import Compiled, CompileError, Precision, compile_failure, first_line
-from zoo.engine.rundir import BEST, BUNDLE, CHECKPOINT, LAST, MetricsLog, RunDir, RunDirError, RunLock, plot_curves
+from zoo.engine.rundir import BEST, BUNDLE, CHECKPOINT, LAST, RunDir, RunDirError, RunLock, plot_curves
 from zoo.errors import ConfigError, ZooError
 
 
@@ -312,14 +313,15 @@ class Trainer:
     _sums_of: dict[str, float] | None = None  # the `progress.sums` that `_sums` continues on the device
 
     def __init__(self, config: RunConfig, run: RunDir, *, resume: bool = False, quiet: bool = False,
-                 command: str = "", locked: bool = False) -> None:
-        """`locked`: the caller holds the run directory's lock (else the trainer makes the directory, locked)."""
+                 command: str = "", locked: bool = False, sinks: list[Any] = ()) -> None:
+        """`locked`: the caller holds the run directory's lock (else the trainer makes the directory, locked).
+        `sinks`: more receivers of every metrics record (`zoo.engine.loggers.Loggers`), e.g. a sweep's pruner."""
         self.config, self.train, self.run, self.resume, self.command = config, config.train, run, resume, command
-        self.locked = locked
+        self.locked, self.sinks = locked, list(sinks)
         self.dist = distributed.from_env()
         self.device = distributed.pick_device(self.train.device, self.dist)
         self.display = Display(quiet, enabled=self.dist.main)
-        self.log: MetricsLog | None = None
+        self.log: Loggers | None = None
         self.lock: RunLock | None = None  # the lock of a directory this trainer made
         self.frozen_modules = list(self.train.freeze)  # until train.unfreeze_at
         self.missing: set[str] = set()  # optional packages already warned about
@@ -330,6 +332,7 @@ class Trainer:
         from zoo.api import build, resolve
         from zoo.tasks import task_class
 
+        check_available(self.train.loggers)
         torch.set_num_threads(self.train.threads or max(1, (os.cpu_count() or 1) // self.dist.local_world))
         distributed.init(self.dist, self.device)
         spec, _ = resolve(self.config.model.name)
@@ -523,7 +526,7 @@ class Trainer:
         directory appears whole, config.yaml in it (`RunDir.create`); in one that exists, config.yaml is
         replaced atomically. Either way a kill from here on leaves a run that --resume continues."""
         from zoo.engine.config import to_yaml
-        from zoo.engine.rundir import CONFIG, METRICS
+        from zoo.engine.rundir import CONFIG
 
         text = to_yaml(self.config)
         if not self.run.path.exists():
@@ -534,7 +537,7 @@ class Trainer:
                 if self.run.has_files() and not self.resume:
                     raise RunDirError(f"{self.run.path} appeared while this run was starting; use another --out")
             self.run.write_text(CONFIG, text)
-        self.log = MetricsLog(self.run / METRICS)
+        self.log = Loggers(self.run, self.config, resume=self.resume, step=self.progress.step, extra=self.sinks)
 
     def _epochs(self) -> None:
         p = self.progress
@@ -665,6 +668,7 @@ class Trainer:
             if self.dist.main and callable(pictures):
                 self._optional("epoch pictures", lambda: pictures(self.run.path, p.epoch, self.eval_data))
         if self.log:
+            self.log.pictures(p.step)
             self.log.write(record)
         if self.dist.main:
             save_weights_file(self.model, self.run / LAST, {"zoo_epoch": str(p.epoch)})
@@ -740,6 +744,7 @@ class Trainer:
             self.log.write({"kind": "end", "epoch": p.epoch - 1, "step": p.step, "split": "test", **final})
             # a task may draw its own curves (a GAN: both players)
             self._optional("curves.png", lambda: getattr(self.task, "plot_curves", plot_curves)(self.run))
+            self.log.finish(final, p.step)
             chosen = "" if self.eval_split == "test" else f" (weights chosen on {self.eval_split})"
             self.display.say("done: test " + ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in final.items())
                              + f"{chosen}; bundle in {self.run / BUNDLE}")
