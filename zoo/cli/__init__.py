@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "zoo.cli.predict",
     "zoo.cli.sample",
     "zoo.cli.convert",
+    "zoo.cli.serve",
+    "zoo.cli.inpaint",
 )
 
 __all__ = ["main", "run"]

@@ -32,15 +32,20 @@ def predict_cmd(
     results = []
     for path, image in zip(images, batch):
         probs = task.predict(image.unsqueeze(0)).softmax(1)[0]
-        top = probs.topk(k)
-        results.append({"image": str(path), "top": [{"label": names[i], "index": int(i), "probability": float(p)}
-                                                    for p, i in zip(top.values.tolist(), top.indices.tolist())]})
+        results.append({"image": str(path), "top": [{"label": label, "index": i, "probability": p}
+                                                    for label, i, p in top_classes(probs, names, k)]})
     if as_json:
         print_json(results)
         return
     for r in results:
         best = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top"])
         console.print(f"{r['image']}: {best}", markup=False, highlight=False)
+
+
+def top_classes(probs, names: list[str], k: int) -> list[tuple[str, int, float]]:
+    """(label, class index, probability) of the k most probable classes of one image's probabilities."""
+    top = probs.topk(min(k, len(names)))
+    return [(names[i], int(i), float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
 
 
 def _model_and_images(args: list[str], weights: Optional[str], model: Optional[str]) -> tuple[Optional[str], list[Path]]:
@@ -74,7 +79,6 @@ def input_channels(task) -> int:
 
 def read_images(paths: list[Path], in_chans: int) -> list:
     """Each file as a 1 x C x H x W uint8 tensor (C = 1 for grey models, 3 otherwise); sizes may differ."""
-    import torch
     from PIL import Image, UnidentifiedImageError
 
     from zoo.errors import ZooError
@@ -83,11 +87,18 @@ def read_images(paths: list[Path], in_chans: int) -> list:
     for path in paths:
         try:
             with Image.open(path) as img:
-                img = img.convert("L" if in_chans == 1 else "RGB")
-                t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-                out.append(t.reshape(img.height, img.width, -1).permute(2, 0, 1).contiguous())
+                out.append(image_tensor(img, in_chans))
         except FileNotFoundError:
             raise ZooError(f"{path}: no such image file") from None
         except (UnidentifiedImageError, OSError) as err:
             raise ZooError(f"{path}: not an image this zoo can read ({type(err).__name__})") from None
     return out
+
+
+def image_tensor(img, in_chans: int):
+    """An opened PIL image as a C x H x W uint8 tensor (C = 1 for grey models, 3 otherwise); decodes it."""
+    import torch
+
+    img = img.convert("L" if in_chans == 1 else "RGB")
+    t = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+    return t.reshape(img.height, img.width, -1).permute(2, 0, 1).contiguous()
