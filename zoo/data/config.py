@@ -26,6 +26,7 @@ class DataConfig(ZooConfig):
     normalize: bool = Field(True, description="Subtract the training split's per-channel mean and divide by its std.")
     augment: Augment = Field("none", description="Training augmentation: none; flip-crop (pad 4, random crop, horizontal flip: the CIFAR-10 standard, on whole batches); imagenet (timm's training pipeline per image: random resized crop, flip, colour jitter; evaluation resizes and centre-crops; read by the streaming path).")
     auto_augment: str | None = Field(None, description="augment=imagenet: timm's auto-augment policy, e.g. rand-m9-mstd0.5-inc1 (RandAugment) or original (AutoAugment); replaces the colour jitter.")
+    pairing: Literal["auto", "paired", "unpaired"] = Field("auto", description="Two-domain datasets (image-to-image translation): paired (each domain-A image with its own B image), unpaired (B shuffled apart from A, seeded), auto = the model's own kind; a dataset that offers one view refuses the other.")
     mixup: float = Field(0.0, ge=0, allow_inf_nan=False, description="Classifiers: mixup alpha (timm's Mixup; 0 = off), soft targets with train.label_smoothing.")
     cutmix: float = Field(0.0, ge=0, allow_inf_nan=False, description="Classifiers: cutmix alpha (timm's Mixup; 0 = off); with mixup too, each batch picks one of the two.")
     stream: bool | None = Field(None, description="Read training images with a torch DataLoader and worker processes (true), or hold the split in memory (false); default: stream when the decoded split exceeds memory_budget or augment is imagenet.")
