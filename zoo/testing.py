@@ -37,7 +37,12 @@ Generative models get the generative surface checked too, found by duck typing:
   condition for all n images or one per image (labels), and a label out of range is refused
   with a `zoo.errors.ZooError`;
 - a model with `encode` and `decode`: codes decode back to images of the input shape
-  (`encode` may return a tensor or a dataclass with a `mean`).
+  (`encode` may return a tensor or a dataclass with a `mean`);
+- an image-to-image model (`translate(x, direction)`, `directions`, `zoo_config.domain_shape`):
+  in every direction it offers, images of the source domain in [0, 1] become images of the target
+  domain's shape inside `value_range`, the same input gives the same output whatever the global RNG
+  did, a direction it does not offer is refused with a `zoo.errors.ZooError`, and its ONNX graph
+  gives one output per direction of the target domain's shape.
 """
 
 from __future__ import annotations
@@ -179,6 +184,9 @@ class ModelContract:
                 "a classifier exports image -> N x num_classes logits"
         elif kind == "image":
             assert tuple(got[0].shape) == (3, *config.input_shape()), "the exported part must make input-shaped images"
+        elif kind == "translation":
+            want = [(3, *config.domain_shape(d[1])) for d in model.directions]
+            assert [tuple(g.shape) for g in got] == want, "the exported part must make one translation per direction"
 
     def test_samples_have_the_input_shape_and_value_range(self, model_name: str) -> None:
         import torch
@@ -232,6 +240,39 @@ class ModelContract:
         with pytest.raises(ZooError):
             model.sample(2, generator=gen, condition=k)
 
+    def test_translations_have_the_target_domains_shape_and_value_range(self, model_name: str) -> None:
+        import torch
+
+        model = _translator(model_name)
+        if model is None:
+            return
+        config = model.zoo_config
+        for direction in model.directions:
+            source, target = direction
+            x = torch.rand(3, *config.domain_shape(source), generator=torch.Generator().manual_seed(0))
+            out = model.translate(x, direction=direction)
+            assert tuple(out.shape) == (3, *config.domain_shape(target)), f"translate({direction}) gave {tuple(out.shape)}"
+            _check_range(model, out)
+
+    def test_translation_is_deterministic_and_refuses_a_direction_it_lacks(self, model_name: str) -> None:
+        import pytest
+        import torch
+
+        from zoo.errors import ZooError
+
+        model = _translator(model_name)
+        if model is None:
+            return
+        for direction in model.directions:
+            x = torch.rand(2, *model.zoo_config.domain_shape(direction[0]), generator=torch.Generator().manual_seed(1))
+            torch.manual_seed(1)
+            first = model.translate(x, direction=direction)
+            torch.manual_seed(2)
+            assert torch.equal(first, model.translate(x, direction=direction)), "translate must be a function of x"
+        for direction in {"ab", "ba"} - set(model.directions):
+            with pytest.raises(ZooError):
+                model.translate(torch.rand(1, *model.zoo_config.domain_shape(direction[0])), direction=direction)
+
     def test_codes_decode_to_images_of_the_input_shape(self, model_name: str) -> None:
         import torch
 
@@ -253,6 +294,13 @@ class ModelContract:
             images = model.decode(z, **cond)
         assert tuple(images.shape) == (2, *shape)
         assert torch.isfinite(images).all()
+
+
+def _translator(model_name: str) -> Any:
+    """The model (tiny, eval mode) if it offers `translate`, else None."""
+    if not _offers(model_name, "translate"):
+        return None
+    return _tiny_model(model_name).eval()
 
 
 def _generative(model_name: str) -> Any:
