@@ -35,7 +35,9 @@ class ImagePool:
     """Shrivastava et al. 2017's history of generated images (CycleGAN section 4, size 50): D is shown, for each
     new fake, either it or, with probability one half once the pool is full, a stored older one (which the new
     fake replaces). The pool fills with the first `size` fakes; the draws come from the global generator, which
-    checkpoints carry, and are made on the device without reading anything back. The pool itself is not
+    checkpoints carry, and are made on the device without reading anything back, so the draws of one batch
+    read the pool as it stood before the batch (the reference code walks the batch one image at a time; with
+    batches smaller than the pool that changes which old images return, not how many). The pool itself is not
     checkpointed: a resumed run refills it."""
 
     def __init__(self, size: int = 50) -> None:
