@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "zoo.cli.weights",
     "zoo.cli.export",
     "zoo.cli.train",
+    "zoo.cli.sweep",
+    "zoo.cli.lr_find",
     "zoo.cli.eval",
     "zoo.cli.predict",
     "zoo.cli.sample",

@@ -4,12 +4,16 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from zoo.cli import complete
 from zoo.cli.app import app, note
+
+# train-section fields that are flags of their own (the rest go through --set)
+TRAIN_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "momentum", "weight_decay", "grad_clip",
+               "early_stop", "seed", "init_from")
 
 
 @app.command("train")
@@ -48,16 +52,9 @@ def train_cmd(
 
     Exit codes: 2 bad input, 3 the loss diverged.
     """
-    from zoo.engine.runs import COMMAND_ENV, RunRequest, compose_request, train_run
+    from zoo.engine.runs import compose_request, train_run
 
-    flags = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, scheduler=scheduler, momentum=momentum,
-                 weight_decay=weight_decay, grad_clip=grad_clip, early_stop=early_stop, seed=seed, init_from=init_from,
-                 freeze=[f.strip() for f in freeze.split(",") if f.strip()] if freeze is not None else None)
-    command = os.environ.get(COMMAND_ENV) or "zoo " + shlex.join(sys.argv[1:])
-    req = RunRequest(name=name, data=data, config_file=config_file, sets=sets or [], flags=flags, out=out, resume=resume,
-                     quiet=quiet, command=command,
-                     launch=dict(nproc=nproc_per_node, nnodes=nnodes, node_rank=node_rank, master_addr=master_addr,
-                                 master_port=master_port))
+    req = request_from(locals())
     if dry_run:
         from zoo.engine.config import to_yaml
 
@@ -66,6 +63,39 @@ def train_cmd(
     result = train_run(req, _main_note)
     if isinstance(result, int):  # the DDP launcher's exit code
         raise typer.Exit(result)
+
+
+def request_from(params: dict[str, Any]) -> Any:
+    """The RunRequest of `zoo train`'s parameters (`zoo sweep` reads its training flags through this command too)."""
+    from zoo.engine.runs import COMMAND_ENV, RunRequest
+
+    p = params
+    flags = {k: p[k] for k in TRAIN_FLAGS}
+    flags["freeze"] = [f.strip() for f in p["freeze"].split(",") if f.strip()] if p["freeze"] is not None else None
+    command = os.environ.get(COMMAND_ENV) or "zoo " + shlex.join(sys.argv[1:])
+    return RunRequest(name=p["name"], data=p["data"], config_file=p["config_file"], sets=p["sets"] or [], flags=flags,
+                      out=p["out"], resume=p["resume"], quiet=p["quiet"], command=command,
+                      launch=dict(nproc=p["nproc_per_node"], nnodes=p["nnodes"], node_rank=p["node_rank"],
+                                  master_addr=p["master_addr"], master_port=p["master_port"]))
+
+
+def training_request(ctx: typer.Context, name: str, command: str, why: str) -> Any:
+    """What `zoo train NAME ...` would run for the rest of `ctx`'s command line (`zoo sweep`, `zoo lr-find`: every
+    training flag fixes the same part of the config); the flags that make or place a run are refused, saying `why`."""
+    from dataclasses import replace
+
+    from zoo.errors import ConfigError
+
+    train = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    with train.make_context(f"zoo {command}", [name, *ctx.args]) as train_ctx:
+        params = dict(train_ctx.params)
+    refused = [flag for flag, key, default in (("--resume", "resume", None), ("--out", "out", None),
+                                               ("--dry-run", "dry_run", False), ("--nproc-per-node", "nproc_per_node", 1),
+                                               ("--nnodes", "nnodes", 1)) if params.get(key) != default]
+    if refused:
+        raise ConfigError(f"zoo {command} takes no training {refused[0]} ({why})")
+    params.pop("dry_run")
+    return replace(request_from(params), command=shlex.join(["zoo", "train", name, *ctx.args]))
 
 
 def _main_note(message: str) -> None:

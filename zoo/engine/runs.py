@@ -126,13 +126,15 @@ def _fresh(req: RunRequest, say: Callable[[str], None]) -> tuple[Any, RunDir]:
     from zoo.engine.distributed import from_env
     from zoo.names import resolve
 
-    if req.name is None:
+    file_doc = load_config_file(req.config_file) if req.config_file else {}
+    model = file_doc.get("model") if isinstance(file_doc.get("model"), dict) else {}
+    name = req.name or model.get("name")  # a whole run config (a run's config.yaml, a sweep's best.yaml) names it
+    if name is None:
         raise ZooError("name a model to train (see `zoo list`), or --resume a run directory")
-    spec, family_note = resolve(req.name)
+    spec, family_note = resolve(name)
     main = from_env().main
     if family_note and main:
         say(family_note)
-    file_doc = load_config_file(req.config_file) if req.config_file else {}
     notes: list[str] = []
     config = compose(spec.qualified_name, file_doc, req.flags, req.sets, data_name=req.data, notes=notes)
     for message in notes if main else []:
