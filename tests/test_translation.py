@@ -212,3 +212,23 @@ def test_srresnet_reports_psnr_fid_and_labels_with_the_bicubic_baseline_beside_t
     for key in ("psnr_ab", "bicubic_psnr_ab", "label_ab", "bicubic_label_ab", "fid_ab", "bicubic_fid_ab"):
         assert np.isfinite(doc[key]), key
     assert doc["bicubic_psnr_ab"] > 10  # bicubic x4 of real digits is near them; the figure is a real baseline
+
+
+def test_zoo_translate_writes_one_png_per_input_fitted_to_the_models_domain(home, tmp_path, capsys):
+    from PIL import Image
+
+    run = tmp_path / "run"
+    assert run_zoo(capsys, "train", "cyclegan", "--epochs", "1", *FAST, "--out", str(run)).code == 0
+    Image.new("L", (28, 28), 0).save(tmp_path / "zero.png")
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(tmp_path / "red.png")  # RGB and 40 px: read grey, resized to 28
+    result = run_zoo(capsys, "translate", "--weights", str(run / "bundle"), str(tmp_path / "zero.png"),
+                     str(tmp_path / "red.png"), "--out", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    for name in ("zero", "red"):
+        assert Image.open(tmp_path / "out" / f"{name}.png").size == (28, 28)
+    result = run_zoo(capsys, "translate", "--weights", str(run / "bundle"), str(tmp_path / "red.png"),
+                     "--direction", "ba", "--out", str(tmp_path / "back.png"))
+    assert result.code == 0 and Image.open(tmp_path / "back.png").size == (28, 28)
+    result = run_zoo(capsys, "translate", "--weights", str(run / "bundle"), str(tmp_path / "missing.png"),
+                     "--out", str(tmp_path / "x.png"))
+    assert result.code == 2 and "no such image file" in result.err and "Traceback" not in result.err

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "zoo.cli.eval",
     "zoo.cli.predict",
     "zoo.cli.sample",
+    "zoo.cli.translate",
     "zoo.cli.convert",
     "zoo.cli.serve",
     "zoo.cli.inpaint",
