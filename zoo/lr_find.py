@@ -68,10 +68,7 @@ def range_test(trainer: Any, steps: int = 200, start_lr: float = 1e-7, end_lr: f
     """The test on a trainer after `setup()`; its model, optimizers and RNG are as they were afterwards."""
     from zoo.engine.trainer import kept
 
-    if not 0 < start_lr < end_lr:
-        raise ConfigError(f"--start-lr {start_lr} and --end-lr {end_lr}: need 0 < start < end")
-    if steps < SKIP_START + 3:
-        raise ConfigError(f"--steps {steps}: the test needs at least {SKIP_START + 3} steps")
+    check_ramp(steps, start_lr, end_lr)
     saved_optim = {n: copy.deepcopy(o.state_dict()) for n, o in trainer.optimizers.items()}
     rng = torch.random.get_rng_state()
     try:
@@ -83,6 +80,13 @@ def range_test(trainer: Any, steps: int = 200, start_lr: float = 1e-7, end_lr: f
         torch.random.set_rng_state(rng)
     smoothed = smooth(losses)
     return RangeTest(lrs, losses, smoothed, steepest(lrs, smoothed), trainer.train.lr, stopped)
+
+
+def check_ramp(steps: int, start_lr: float, end_lr: float) -> None:
+    if not 0 < start_lr < end_lr:
+        raise ConfigError(f"--start-lr {start_lr:g} and --end-lr {end_lr:g}: need 0 < start < end")
+    if steps < SKIP_START + 3:
+        raise ConfigError(f"--steps {steps}: the test needs at least {SKIP_START + 3} steps")
 
 
 def _ramp(trainer: Any, steps: int, start_lr: float, end_lr: float) -> tuple[list[float], list[float], str]:
@@ -159,6 +163,7 @@ def lr_find(req: Any, steps: int = 200, start_lr: float = 1e-7, end_lr: float = 
     from zoo.engine.runs import compose_request
     from zoo.engine.trainer import Trainer
 
+    check_ramp(steps, start_lr, end_lr)
     config, run = compose_request(req)
     trainer = Trainer(config, RunDir(run.path), quiet=True)  # set up only: the run directory is never made
     try:
