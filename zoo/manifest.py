@@ -99,7 +99,11 @@ class ExtractorEntry(_Strict):
     num_classes: int | None = Field(None, ge=2, description="Classes of its probabilities (IS, Mode Score); "
                                                             "none: it gives features only.")
     weights: str | None = Field(None, description="Pretrained tag 'model.tag' holding its weights; none: the user "
-                                                  "must supply a weights file (never downloaded).")
+                                                  "must supply a weights file (never downloaded), unless `package` "
+                                                  "ships them.")
+    package: str | None = Field(None, description="Python distribution that ships its weights (installed, never "
+                                                  "downloaded at run time); the factory then gets None and finds "
+                                                  "them itself.")
 
 
 class TextEncoderEntry(_Strict):

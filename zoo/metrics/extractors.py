@@ -75,7 +75,8 @@ def list_extractors() -> list[ExtractorRow]:
         e = spec.entry
         shown = e.name if specs.get(e.name) is spec else spec.qualified_name
         rows.append(ExtractorRow(shown, spec.plugin.name, e.kind, e.summary, e.input_size, e.in_chans,
-                                 e.num_features, e.num_classes, e.weights or "user-supplied"))
+                                 e.num_features, e.num_classes,
+                                 e.weights or (f"package {e.package}" if e.package else "user-supplied")))
     return sorted(rows, key=lambda r: r.name)
 
 
@@ -103,17 +104,20 @@ def load_extractor(name: str = DEFAULT_EXTRACTOR, weights: str | Path | None = N
     extractor = factory(source)
     _check_against_manifest(extractor, spec)
     extractor.name = spec.name
-    extractor.weights_sha256 = sha256
+    extractor.weights_sha256 = getattr(extractor, "weights_sha256", "") if source is None else sha256
     extractor.own_weights = weights is None
     return extractor.eval()
 
 
-def _weights_of(spec: ExtractorSpec, weights: str | Path | None) -> tuple[str, str]:
-    """(what the factory loads, the sha256 of those weights' file)."""
+def _weights_of(spec: ExtractorSpec, weights: str | Path | None) -> tuple[str | None, str]:
+    """(what the factory loads, the sha256 of those weights' file); (None, the package) for package-shipped weights,
+    whose factory finds and checks its file and reports its sha256 as `weights_sha256`."""
     from zoo.weights.safefile import sha256_file
     from zoo.weights.tags import find_tag
 
     if weights is None:
+        if spec.entry.weights is None and spec.entry.package:
+            return None, f"package:{spec.entry.package}"
         if spec.entry.weights is None:
             raise ExtractorError(f"extractor '{spec.name}' has no weights of its own and the zoo never downloads "
                                  f"them; give a local file with --extractor-weights FILE")

@@ -9,10 +9,11 @@ The task (zoo/tasks/variational.py) trains on the negative ELBO, recon + β·KL,
 - `decode_params(z, condition=None)`: the decoder's output, Bernoulli logits or the Gaussian mean
   (N x C x H x W); `decode(z, condition=None)`: the mean image; `log_likelihood(params, x)`:
   log p(x|z) summed over pixels;
-- `forward(x, condition=None) -> VAEOutput(posterior, z, params)`;
+- `forward(x, condition=None) -> VAEOutput(posterior, z, params)`; to train with `objective=iwae`,
+  also `forward(x, condition, samples=k)`, k draws of z per example (leading dimension k);
 - `sample(n, generator=None, condition=None)`: n images in [0, 1] from z ~ N(0, I);
-- the config fields of `VAEConfigBase`: `likelihood`, `binarize`, `beta`, `kl_warmup_epochs`
-  (and `zoo_config.input_shape()`). A label-conditioned VAE sets `condition_type = "label"` and
+- the config fields of `VAEConfigBase`: `likelihood`, `binarize`, `beta`, `kl_warmup_epochs`,
+  `objective` and `k` (and `zoo_config.input_shape()`). A label-conditioned VAE sets `condition_type = "label"` and
   has `zoo_config.condition_classes` (`LabelConditional`).
 
 `VAE` below implements all of that from two modules: an encoder `(x, onehot) -> GaussianPosterior`
@@ -63,7 +64,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from zoo.config import ConfigError, ModelConfig
@@ -87,6 +88,20 @@ class VAEConfigBase(ModelConfig):
                                                            "warm-up).")
     condition_classes: int = Field(0, ge=0, description="Number of label classes conditioning encoder and decoder "
                                                         "(a conditional VAE); 0: unconditional.")
+    objective: Literal["elbo", "iwae"] = Field(
+        "elbo", description="Training loss: elbo (recon + β·KL), or iwae, the importance-weighted bound of Burda et al. "
+                            "2016 with k samples per example (β = 1, no warm-up).")
+    k: int = Field(1, ge=1, description="objective=iwae: importance samples per training example (the paper's 5 or 50; "
+                                        "1 is the one-sample ELBO).")
+
+    @model_validator(mode="after")
+    def _iwae_is_unweighted(self) -> VAEConfigBase:
+        if self.objective == "iwae" and (self.beta != 1.0 or self.kl_warmup_epochs):
+            raise ValueError(f"objective=iwae is the bound on log p(x) itself: it takes beta=1 and kl_warmup_epochs=0 "
+                             f"(got beta={self.beta}, kl_warmup_epochs={self.kl_warmup_epochs})")
+        if self.objective == "elbo" and self.k != 1:
+            raise ValueError(f"k={self.k} is read only with objective=iwae; set objective=iwae or k=1")
+        return self
 
 
 @dataclass
@@ -96,9 +111,11 @@ class GaussianPosterior:
     mean: torch.Tensor
     logvar: torch.Tensor
 
-    def rsample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The reparameterisation trick: z = mean + std·ε, ε ~ N(0, I) (from `generator`, else the global RNG)."""
-        eps = torch.randn(self.mean.shape, generator=generator).to(self.mean.device)
+    def rsample(self, generator: torch.Generator | None = None, samples: int | None = None) -> torch.Tensor:
+        """The reparameterisation trick: z = mean + std·ε, ε ~ N(0, I) (from `generator`, else the global RNG);
+        N x latent, or samples x N x latent when `samples` is given."""
+        shape = self.mean.shape if samples is None else (samples, *self.mean.shape)
+        eps = torch.randn(shape, generator=generator).to(self.mean.device)
         return self.mean + torch.exp(0.5 * self.logvar) * eps
 
     def kl(self) -> torch.Tensor:
@@ -166,11 +183,17 @@ class VAE(nn.Module):
         """z -> the decoder's output: Bernoulli logits, or the Gaussian mean (N x C x H x W)."""
         return self.decoder(z, self.onehot(condition, len(z), z.device))
 
-    def forward(self, x: torch.Tensor, condition: Any = None) -> VAEOutput:
+    def forward(self, x: torch.Tensor, condition: Any = None, samples: int | None = None) -> VAEOutput:
+        """One z per example (a draw in training mode, the mean in eval mode), or with `samples` that many draws
+        each (z: samples x N x latent, params: samples x N x C x H x W; what objective=iwae trains on)."""
         onehot = self.onehot(condition, len(x), x.device)
         posterior = self.encoder(x, onehot)
-        z = posterior.rsample() if self.training else posterior.mean
-        return VAEOutput(posterior, z, self.decoder(z, onehot))
+        if samples is None:
+            z = posterior.rsample() if self.training else posterior.mean
+            return VAEOutput(posterior, z, self.decoder(z, onehot))
+        z = posterior.rsample(samples=samples)
+        params = self.decoder(z.flatten(0, 1), None if onehot is None else onehot.repeat(samples, 1))
+        return VAEOutput(posterior, z, params.unflatten(0, (samples, len(x))))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, condition: Any = None) -> torch.Tensor:

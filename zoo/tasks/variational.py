@@ -1,6 +1,6 @@
 """Variational: train on the negative ELBO, evaluate the test ELBO and the IWAE bound on log p(x).
 
-Objective per example (nats): recon + β·KL, recon = −log p(x|z) with z = mean + std·ε drawn
+Objective per example (nats), `objective=elbo`: recon + β·KL, recon = −log p(x|z) with z = mean + std·ε drawn
 by the model (reparameterisation), KL = KL(q(z|x) ‖ N(0, I)) in closed form; β ramps
 linearly from 0 over `kl_warmup_epochs` when set. The reported ELBO always uses β = 1, so it
 is a bound on log p(x) for every variant (β-VAE included).
@@ -10,6 +10,10 @@ draw of its grey pixels, from the global RNG, whose state every checkpoint carri
 resumed run replays the same draws. Evaluation uses one fixed draw of the split: chunk c of
 `EVAL_BATCH` images is drawn with seed `EVAL_BINARIZE_SEED + c`, so the first N images of the
 test set are binarised alike whatever N is evaluated.
+
+`objective=iwae` trains on the negative importance-weighted bound instead (Burda et al. 2016):
+−log (1/k) Σ_i p(x, z_i) / q(z_i|x) with k reparameterised draws z_i per example, which is the
+negative ELBO in expectation at k = 1 and tightens towards −log p(x) as k grows.
 
 `iwae` estimates log p(x) by the importance-weighted bound of Burda et al. 2015,
 log (1/k) Σ_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x), computed `chunk` samples at a time with a
@@ -75,12 +79,25 @@ class VariationalTask(AutoencodingTask):
         x = self.prepare(batch["images"])
         if self.binarized:
             x = torch.bernoulli(x)  # dynamic binarisation, from the checkpointed global RNG
+        if getattr(self.model.zoo_config, "objective", "elbo") == "iwae":
+            return self.iwae_step(x, batch, modules, stepper)
         out = modules["model"](x, condition=self.condition(batch["labels"]))
         recon = -self.model.log_likelihood(out.params, x)
         kl = out.posterior.kl()
         loss = (recon + self.beta() * kl).mean()
         stepper.step(loss)
         return {"loss": loss.detach(), "recon": recon.detach().mean(), "kl": kl.detach().mean()}
+
+    def iwae_step(self, x: torch.Tensor, batch: Batch, modules: dict[str, nn.Module],
+                  stepper: Stepper) -> dict[str, torch.Tensor]:
+        """One step on the negative importance-weighted bound, k draws per example (Burda et al. 2016, eq. 8)."""
+        k = self.model.zoo_config.k
+        out = modules["model"](x, condition=self.condition(batch["labels"]), samples=k)
+        bound = iw_bound(self.model.log_likelihood(out.params, x), out.z, out.posterior)
+        loss = -bound.mean()
+        stepper.step(loss)
+        return {"loss": loss.detach(), "recon": -self.model.log_likelihood(out.params, x).detach().mean(),
+                "kl": out.posterior.kl().detach().mean()}
 
     def condition(self, labels: torch.Tensor) -> torch.Tensor | None:
         return labels.to(self.device) if self.conditional else None
@@ -129,7 +146,7 @@ class VariationalTask(AutoencodingTask):
                 z = posterior.mean + torch.exp(0.5 * posterior.logvar) * eps  # s x N x latent
                 params = model.decode_params(z.flatten(0, 1), None if cond is None else cond.repeat(s))
                 params = params.unflatten(0, (s, len(x)))
-                log_w = (model.log_likelihood(params, x) + standard_normal_log_prob(z) - posterior.log_prob(z))
+                log_w = log_weights(model.log_likelihood(params, x), z, posterior)
                 acc = torch.logaddexp(acc, torch.logsumexp(log_w, 0))
             total -= (acc - math.log(k)).sum().item()
         return total / max(len(data["images"]), 1)
@@ -166,6 +183,17 @@ class VariationalTask(AutoencodingTask):
                              f"evaluation uses one fixed draw of the test set (seed {EVAL_BINARIZE_SEED} + chunk index "
                              f"per {EVAL_BATCH} images).")
         return card
+
+
+def log_weights(log_likelihood: torch.Tensor, z: torch.Tensor, posterior: Any) -> torch.Tensor:
+    """log p(x|z) + log p(z) − log q(z|x): k x N importance log-weights of the draws z (k x N x latent)."""
+    return log_likelihood + standard_normal_log_prob(z) - posterior.log_prob(z)
+
+
+def iw_bound(log_likelihood: torch.Tensor, z: torch.Tensor, posterior: Any) -> torch.Tensor:
+    """The k-sample importance-weighted bound log (1/k) Σ_i w_i per example (N), from k x N draws; k = 1 is the
+    one-sample ELBO."""
+    return torch.logsumexp(log_weights(log_likelihood, z, posterior), 0) - math.log(len(z))
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
