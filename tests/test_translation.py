@@ -163,7 +163,7 @@ def test_the_image_pool_shows_new_fakes_until_full_then_half_of_them_swapped_for
 # ---------------------------------------------------------------------- end to end
 
 
-def test_cyclegan_trains_samples_and_evaluates_both_directions_from_the_command_line(home, tmp_path, capsys):
+def test_cyclegan_trains_samples_translates_and_evaluates_both_directions_from_the_command_line(home, tmp_path, capsys):
     from PIL import Image
 
     run = tmp_path / "run"
@@ -183,6 +183,7 @@ def test_cyclegan_trains_samples_and_evaluates_both_directions_from_the_command_
         assert np.isfinite(doc[key]), key
     assert 0 <= doc["label_ba"] <= 1 and 0 < doc["cycle_l1_ab"] < 1
     assert "label_ab" not in doc  # MNIST-M's digits need a classifier trained on them (--classifier-b)
+    check_zoo_translate_writes_one_png_per_input_fitted_to_the_models_domain(run / "bundle", tmp_path, capsys)
 
 
 def test_pix2pix_translates_in_python_in_the_datas_value_range_and_reports_psnr_against_the_target(home, tmp_path,
@@ -214,21 +215,21 @@ def test_srresnet_reports_psnr_fid_and_labels_with_the_bicubic_baseline_beside_t
     assert doc["bicubic_psnr_ab"] > 10  # bicubic x4 of real digits is near them; the figure is a real baseline
 
 
-def test_zoo_translate_writes_one_png_per_input_fitted_to_the_models_domain(home, tmp_path, capsys):
+
+def check_zoo_translate_writes_one_png_per_input_fitted_to_the_models_domain(bundle: Path, tmp_path: Path,
+                                                                           capsys) -> None:
     from PIL import Image
 
-    run = tmp_path / "run"
-    assert run_zoo(capsys, "train", "cyclegan", "--epochs", "1", *FAST, "--out", str(run)).code == 0
     Image.new("L", (28, 28), 0).save(tmp_path / "zero.png")
     Image.new("RGB", (40, 40), (200, 10, 10)).save(tmp_path / "red.png")  # RGB and 40 px: read grey, resized to 28
-    result = run_zoo(capsys, "translate", "--weights", str(run / "bundle"), str(tmp_path / "zero.png"),
+    result = run_zoo(capsys, "translate", "--weights", str(bundle), str(tmp_path / "zero.png"),
                      str(tmp_path / "red.png"), "--out", str(tmp_path / "out"))
     assert result.code == 0, result.err
     for name in ("zero", "red"):
         assert Image.open(tmp_path / "out" / f"{name}.png").size == (28, 28)
-    result = run_zoo(capsys, "translate", "--weights", str(run / "bundle"), str(tmp_path / "red.png"),
+    result = run_zoo(capsys, "translate", "--weights", str(bundle), str(tmp_path / "red.png"),
                      "--direction", "ba", "--out", str(tmp_path / "back.png"))
     assert result.code == 0 and Image.open(tmp_path / "back.png").size == (28, 28)
-    result = run_zoo(capsys, "translate", "--weights", str(run / "bundle"), str(tmp_path / "missing.png"),
+    result = run_zoo(capsys, "translate", "--weights", str(bundle), str(tmp_path / "missing.png"),
                      "--out", str(tmp_path / "x.png"))
     assert result.code == 2 and "no such image file" in result.err and "Traceback" not in result.err
