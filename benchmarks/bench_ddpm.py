@@ -17,8 +17,8 @@ RUN/snapshots/epoch-EE.safetensors. CPU time, not wall time, because the machine
 the CPU seconds at every epoch end and the step of each snapshot.
 
 `measure`: per weights (a snapshot file, a bundle or run directory, or a tag such as dcgan.mnist),
-10,000 samples (seed 0; a diffusion model draws them with `--steps` DDIM steps, default 50, or all
-T ancestral steps with `--steps 0`), then FID and KID against the 10,000 MNIST test images on the
+10,000 samples (--n) (seed 0; a diffusion model draws them with `--steps` DDIM steps, default 50, or all
+T ancestral steps with `--steps 0`), then FID and KID against as many MNIST test images on the
 zoo's LeNet-5 features (`zoo.metrics.evaluate` on the sample tensor), and lenet5.mnist's census of
 the same samples: the share it classes with probability >= 0.9 ("confident") and the digit
 histogram. One Markdown row per weights; JSON lines appended to --json.
@@ -111,27 +111,27 @@ def load(weights: str) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def draw(model: torch.nn.Module, steps: int | None) -> tuple[torch.Tensor, float]:
-    """N_SAMPLES images from seed 0 (`steps` applies to a diffusion model only) and the CPU seconds they took."""
+def draw(model: torch.nn.Module, steps: int | None, n: int = N_SAMPLES) -> tuple[torch.Tensor, float]:
+    """n images from seed 0 (`steps` applies to a diffusion model only) and the CPU seconds they took."""
     gen = torch.Generator().manual_seed(0)
     extra = ({} if not hasattr(model, "schedule") else {"sampler": "ancestral"} if steps is None
              else {"sampler": "ddim", "steps": steps})
     start = time.process_time()
-    images = torch.cat([model.sample(SAMPLE_BATCH, generator=gen, **extra) for _ in range(N_SAMPLES // SAMPLE_BATCH)])
+    images = torch.cat([model.sample(min(SAMPLE_BATCH, n - i), generator=gen, **extra) for i in range(0, n, SAMPLE_BATCH)])
     return images, time.process_time() - start
 
 
-def measure(weights: str, steps: int | None) -> dict:
+def measure(weights: str, steps: int | None, n: int = N_SAMPLES) -> dict:
     from zoo.metrics import evaluate, load_extractor
     from zoo.metrics.coverage import coverage
 
     model = load(weights)
-    images, seconds = draw(model, steps)
-    scores = evaluate(images, "mnist:test", metrics=["fid", "kid"], n=N_SAMPLES, seed=0).to_dict()
+    images, seconds = draw(model, steps, n)
+    scores = evaluate(images, "mnist:test", metrics=["fid", "kid"], n=n, seed=0).to_dict()
     census = coverage(load_extractor("lenet5_mnist").embed(images).probs)
     sampler = ("-" if not hasattr(model, "schedule") else
                f"DDIM {steps}" if steps is not None else f"ancestral {model.zoo_config.timesteps}")
-    return {"weights": weights, "sampler": sampler, "sampling_cpu_s": round(seconds, 1),
+    return {"weights": weights, "sampler": sampler, "n": n, "sampling_cpu_s": round(seconds, 1),
             "fid": round(scores["fid"], 2), "kid": round(scores["kid"]["mean"], 4),
             "kid_std": round(scores["kid"]["std"], 4), "confident": round(census["confident"], 4),
             "histogram": [round(census[f"share_{d}"], 4) for d in range(10)]}
@@ -165,6 +165,8 @@ def main() -> None:
     parser.add_argument("--snapshots", type=float, nargs="*", default=[600, 1200, 2400], help="train: CPU seconds")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="train: extra `zoo train --set`")
     parser.add_argument("--steps", type=int, default=50, help="measure: DDIM steps (0: all T ancestral steps)")
+    parser.add_argument("--n", type=int, default=N_SAMPLES, help="measure: samples per weights, and real test "
+                                                                 "images they are compared with")
     parser.add_argument("--batch", type=int, default=64, help="speed: images per sampling call")
     parser.add_argument("--json", type=Path, default=Path(__file__).with_name("ddpm.jsonl"))
     args = parser.parse_args()
@@ -182,10 +184,11 @@ def main() -> None:
             append_jsonl(args.json, {"mode": "speed", **result})
             print(json.dumps(result), flush=True)
         return
-    print("| weights | sampler | FID (LeNet, 10k) | KID (LeNet, 10k) | confident | histogram 0-9 (%) |")
+    size = f"{args.n // 1000}k" if args.n % 1000 == 0 else str(args.n)
+    print(f"| weights | sampler | FID (LeNet, {size}) | KID (LeNet, {size}) | confident | histogram 0-9 (%) |")
     print("| --- | --- | ---: | ---: | ---: | --- |")
     for weights in args.weights:
-        result = measure(weights, args.steps or None)
+        result = measure(weights, args.steps or None, args.n)
         append_jsonl(args.json, {"mode": "measure", **result})
         print(row(result), flush=True)
 
