@@ -80,6 +80,13 @@ def inception_v3(weights: str) -> InceptionFeatures:
 
     model = timm.create_model("inception_v3", pretrained=False)
     state = {k: v for k, v in read_state_dict(Path(weights)).items() if not k.startswith("AuxLogits.")}
+    fc = state.get("fc.weight")
+    if fc is not None and tuple(fc.shape) == (1008, 2048):
+        raise ExtractorError(f"{weights}: fc has 1008 classes: an FID-Inception file; use --extractor inception_fid")
+    wrong = [k for k, v in model.state_dict().items() if k in state and state[k].shape != v.shape]
+    if wrong:
+        raise ExtractorError(f"{weights}: not Inception-v3 weights ({wrong[0]} is {tuple(state[wrong[0]].shape)}, "
+                             f"needs {tuple(model.state_dict()[wrong[0]].shape)})")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ExtractorError(f"{weights}: not Inception-v3 weights ({len(missing)} tensors missing, e.g. "

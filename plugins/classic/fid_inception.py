@@ -27,6 +27,7 @@ then (x − 128) / 128 as the TF graph's own first node.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -176,7 +177,9 @@ def packaged_state_dict() -> dict[str, torch.Tensor]:
     if digest != PACKAGED_SHA256:
         raise ExtractorError(f"{path}: sha256 {digest[:16]}… is not the {PACKAGE} 0.1.3 file ({PACKAGED_SHA256[:16]}…); "
                              f"reinstall it (pip install 'zoo[fid]')")
-    script = torch.jit.load(str(path), map_location="cpu")  # a checked file: TorchScript, not a pickle of code
+    with warnings.catch_warnings():  # torch 2.9+ calls jit.load deprecated; the file is TorchScript, nothing else
+        warnings.simplefilter("ignore", FutureWarning)
+        script = torch.jit.load(str(path), map_location="cpu")  # a checked file: TorchScript, not a pickle of code
     theirs = script.state_dict()
     convs = [k[:-len(".weight")] for k in theirs if k.endswith(".weight")]
     ours = [name for name, m in FIDInceptionNet().named_modules() if isinstance(m, tv.BasicConv2d)]
