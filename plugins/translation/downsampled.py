@@ -10,14 +10,14 @@ everywhere; its checksums are recorded.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, Any
 
 from zoo.data import Dataset
 
 from zoo_plugins.translation.pairs import TwoDomainSet
+
+if TYPE_CHECKING:
+    import torch
 
 SCALE = 4
 
@@ -36,6 +36,9 @@ class Downsampled(TwoDomainSet):
 
 def downsample(images: torch.Tensor, scale: int) -> torch.Tensor:
     """N x C x H x W uint8 -> N x C x H/scale x W/scale uint8, bicubic with antialiasing."""
+    import torch
+    import torch.nn.functional as F
+
     side = images.shape[-1] // scale
     small = F.interpolate(images.float(), size=(side, side), mode="bicubic", antialias=True, align_corners=False)
     return small.round().clamp(0, 255).to(torch.uint8)

@@ -14,13 +14,14 @@ so the set serves paired and unpaired views. Labels are MNIST's.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from zoo.data import Dataset
 
 from zoo_plugins.translation.pairs import TwoDomainSet
+
+if TYPE_CHECKING:
+    import torch
 
 SEEDS = {"train": 2016, "test": 2017}
 BACKGROUND = "cifar10 (in place of BSDS500, which cannot be fetched here)"
@@ -45,6 +46,8 @@ class MNISTM(TwoDomainSet):
                 "blend": "|crop - digit| per channel", "seeds": SEEDS}
 
     def make_pairs(self, split: str, source: Dataset, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         from zoo.data import load_dataset
 
         backgrounds = load_dataset("cifar10", split, root=root, val_size=0).images  # M x 3 x 32 x 32
@@ -53,6 +56,8 @@ class MNISTM(TwoDomainSet):
 
 def blend(digits: torch.Tensor, backgrounds: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """N x 1 x 28 x 28 digits, M x 3 x H x W backgrounds (uint8) -> N x 3 x 28 x 28: |crop - binarised digit|."""
+    import torch
+
     n, side = len(digits), digits.shape[-1]
     pick = torch.randint(len(backgrounds), (n,), generator=generator)
     dy = torch.randint(backgrounds.shape[-2] - side + 1, (n,), generator=generator)

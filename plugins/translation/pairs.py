@@ -10,7 +10,7 @@ a domain named after a registered dataset is scored with that dataset's classifi
 (`source_chans`, `source_size`) and the views it offers (`pairings`). Built offline from another
 registered dataset (`derived_from`): `build` writes one safetensors file per split and, last,
 `recipe.json` holding the recipe and every file's sha256; a split is read only when the recipe is
-this code's and its file's checksum is the one recorded.
+this code's and its file's checksum is the one recorded. Importing a dataset class imports no torch.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from zoo.data import DataError, Dataset, ImageSet
+
+if TYPE_CHECKING:
+    import torch
 
 RECIPE = "recipe.json"
 
