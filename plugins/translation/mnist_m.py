@@ -35,7 +35,8 @@ class MNISTM(TwoDomainSet):
     in_chans, image_size = 3, 28
     splits = {"train": 60000, "test": 10000}
     mean, std = (0.4929, 0.4901, 0.4679), (0.2438, 0.2409, 0.2616)  # of the train split, as built here
-    source = "built by the zoo from mnist and cifar10 on first use (Ganin et al.'s blend, CIFAR-10 backgrounds)"
+    source = ("built by the zoo from mnist and cifar10 on first use (Ganin et al.'s blend; CIFAR-10 in place of "
+              "BSDS500)")
     directory = "mnist-m"
     derived_from = "mnist"
     domains = ("mnist", "mnist-m")
