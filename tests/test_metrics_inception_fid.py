@@ -114,3 +114,17 @@ def test_fid_equals_clean_fid_and_torchmetrics_on_the_same_weights_and_images(tm
     weights = bench_fid.pt_inception_file(tmp_path / "pt.pth")
     assert bench_fid.zoo_fid(real299, fake299) == pytest.approx(
         bench_fid.torchmetrics_fid(real299, fake299, weights), abs=1e-3)
+
+
+@pytest.mark.slow  # measured 66 s on the shared machine (the default metric set on 4 + 4 images)
+def test_evaluate_on_inception_fid_scores_what_it_can_by_default_and_refuses_is_by_name(extractor):
+    from zoo.errors import ZooError
+    from zoo.metrics.evaluation import evaluate
+
+    real, fake = _images(4, seed=4), _images(4, seed=5)
+    with pytest.raises(ZooError, match="gives no class probabilities, which the metrics is need"):
+        evaluate(fake, real, extractor=extractor, metrics="fid,is", n=4)  # refused before any image is embedded
+    result = evaluate(fake, real, extractor=extractor, n=4).to_dict()  # the default set, less IS and the Mode Score
+    assert result["extractor"]["weights_sha256"] == PACKAGED_SHA256 and result["n"] == 4
+    assert "is" not in result and "mode_score" not in result
+    assert result["fid"] > 0 and "kid" in result

@@ -84,9 +84,11 @@ def evaluate(generator_or_images: nn.Module | torch.Tensor, reference: str | tor
     if n < 2:
         raise ZooError(f"n must be at least 2 (FID needs two samples a side), got {n}")
     ext = extractor if isinstance(extractor, FeatureExtractor) else load_extractor(extractor, extractor_weights)
+    if ext.num_classes is None and wanted == parse_metrics(METRICS):  # the default set: what the extractor can score
+        wanted = tuple(m for m in wanted if m not in NEEDS_PROBS)
     if NEEDS_PROBS & set(wanted) and ext.num_classes is None:
-        raise ZooError(f"extractor '{ext.name}' gives no class probabilities, which "
-                       f"{' and '.join(sorted(NEEDS_PROBS & set(wanted)))} need")
+        raise ZooError(f"extractor '{ext.name}' gives no class probabilities, which the metrics "
+                       f"{', '.join(sorted(NEEDS_PROBS & set(wanted)))} need; leave them out of --metrics")
     fake = _fake_embedding(generator_or_images, ext, n, seed, progress)
     real = _reference(reference, ext, progress)
     size = min(len(fake), len(real))
