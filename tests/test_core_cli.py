@@ -23,7 +23,7 @@ def test_list_rejects_unknown_task_naming_the_allowed_ones(capsys):
     result = run_zoo(capsys, "list", "--task", "painting")
     assert result.code == 2
     assert result.err.strip() == ("error: unknown task 'painting' (known: adversarial, autoencoding, "
-                                  "classification, text-to-image, variational)")
+                                  "classification, image-to-image, text-to-image, variational)")
 
 
 def test_list_tasks_shows_every_registered_task_with_its_plugin_and_model_count(capsys):

