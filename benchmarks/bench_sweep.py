@@ -51,8 +51,9 @@ def records(run: Path) -> list[dict]:
 
 def size_args(a: argparse.Namespace, examples: int | None = None) -> list[str]:
     """The trials' size: a subset of the training split, the whole validation (6,000) and test (10,000) splits."""
-    return ["--data", "mnist", "--epochs", str(a.epochs), "--set", f"max_train_examples={examples or a.train_examples}",
-            "--set", f"threads={a.threads}"]
+    examples = examples or a.train_examples
+    return ["--data", "mnist", "--epochs", str(a.epochs), "--set", f"threads={a.threads}",
+            *(["--set", f"max_train_examples={examples}"] if examples else [])]
 
 
 def stage_sweep(a: argparse.Namespace, out: Path, log: Path) -> dict:
@@ -120,9 +121,9 @@ def main() -> None:
     p.add_argument("--stages", nargs="+", default=["sweep", "lr-find", "logging"])
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--train-examples", type=int, default=12000)
+    p.add_argument("--train-examples", type=int, default=None, help="default: the whole training split (54,000)")
     p.add_argument("--logging-examples", type=int, default=30000)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="per process (two on a shared 2-core machine oversubscribe)")
     p.add_argument("--repeats", type=int, default=2)
     a = p.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)

@@ -402,7 +402,6 @@ def sweep(req: SweepRequest, say: Any = lambda _: None) -> Any:
             say(f"the grid has {size} points: {size} trials, not {req.trials}")
             req = replace(req, trials=size)
     study = open_study(req, objective, setup)
-    mark_dead_trials(study, say)
     if req.jobs > 1 and not os.environ.get(WORKER_ENV):
         _run_jobs(req, say)
     else:
@@ -480,7 +479,10 @@ def run_trials(req: SweepRequest, study: Any, space: dict[str, Param], objective
     """Claim and run trials until the study has `req.trials` of them."""
     import optuna
 
-    while sum(_counts(t) for t in study.get_trials(deepcopy=False)) < req.trials:
+    while True:
+        mark_dead_trials(study, say)  # a sibling process on this host that died meanwhile
+        if sum(_counts(t) for t in study.get_trials(deepcopy=False)) >= req.trials:
+            return
         trial = study.ask()
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())

@@ -32,6 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from zoo.engine.precision import first_line
 from zoo.engine.rundir import METRICS, MetricsLog, RunDir
 from zoo.errors import ConfigError
 
@@ -142,15 +143,16 @@ class Loggers:
             sink.flush()
 
     def close(self) -> None:
-        errors = []
+        """Every sink closed; one that fails to is a warning, never the run's outcome (nor hiding its error)."""
+        import sys
+
         for sink in self.sinks:
             try:
                 sink.close()
-            except Exception as err:  # a logger failing at close must not hide the run's own error
-                errors.append(err)
+            except Exception as err:
+                print(f"warning: train.loggers: {type(sink).__name__} did not close cleanly: {first_line(err)}",
+                      file=sys.stderr)
         self.jsonl.close()
-        if errors:
-            raise errors[0]
 
 
 def _open(name: str, run: RunDir, config: Any, resume: bool, step: int) -> Sink:
@@ -158,8 +160,7 @@ def _open(name: str, run: RunDir, config: Any, resume: bool, step: int) -> Sink:
     try:
         return _start(name, run, config, resume, step)
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-        raise ConfigError(f"train.loggers: {name} could not start: {first}") from err
+        raise ConfigError(f"train.loggers: {name} could not start: {first_line(err)}") from err
 
 
 def _start(name: str, run: RunDir, config: Any, resume: bool, step: int) -> Sink:
