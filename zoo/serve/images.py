@@ -54,7 +54,10 @@ def decode_image(data: bytes, in_chans: int, field: str = "image") -> Any:
             return image_tensor(img, in_chans if in_chans in (1, 3) else 3)
     except RequestError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise RequestError(413, f"{field} claims more pixels than are ever decoded (a decompression bomb?); at most "
+                                f"{MAX_PIXELS:,}") from None
+    except UnidentifiedImageError:
         raise RequestError(400, f"{field} is not an image this server can read (send a PNG)") from None
     except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data
         raise RequestError(400, f"{field} could not be decoded ({type(err).__name__}: the file is damaged or cut short)") from None
