@@ -28,6 +28,26 @@ def mnist_home(tmp_path_factory) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def mnist_test_digits(mnist_home):
+    """The first 64 MNIST test digits (uint8, N x 1 x 28 x 28) and their labels, read through the zoo from
+    `mnist_home` (for module- and session-scoped fixtures, which cannot use monkeypatch)."""
+    import os
+
+    from zoo.data import DataConfig, load_dataset
+
+    old = os.environ.get("ZOO_HOME")
+    os.environ["ZOO_HOME"] = str(mnist_home)
+    try:
+        ds = load_dataset(DataConfig(name="mnist"), "test")
+    finally:
+        if old is None:
+            os.environ.pop("ZOO_HOME")
+        else:
+            os.environ["ZOO_HOME"] = old
+    return ds.images[:64].clone(), ds.labels[:64].clone()
+
+
 @pytest.fixture
 def server():
     """A local HTTP file server: set `server.files['/path'] = bytes`, fetch from `server.url`."""

@@ -34,22 +34,9 @@ def client(server):
 
 
 @pytest.fixture(scope="module")
-def digits(mnist_home):
+def digits(mnist_test_digits):
     """The first 64 MNIST test digits (uint8, 1 x 28 x 28) and their labels."""
-    import os
-
-    from zoo.data import DataConfig, load_dataset
-
-    old = os.environ.get("ZOO_HOME")
-    os.environ["ZOO_HOME"] = str(mnist_home)
-    try:
-        ds = load_dataset(DataConfig(name="mnist"), "test")
-    finally:
-        if old is None:
-            os.environ.pop("ZOO_HOME")
-        else:
-            os.environ["ZOO_HOME"] = old
-    return ds.images[:64].clone(), ds.labels[:64].clone()
+    return mnist_test_digits
 
 
 def png_of(image: torch.Tensor) -> bytes:

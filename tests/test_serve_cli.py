@@ -24,16 +24,9 @@ def _png(image: torch.Tensor, path) -> None:
 
 
 @pytest.fixture(scope="module")
-def test_digits(mnist_home):
-    from zoo.data import DataConfig, load_dataset
-
-    old = os.environ.get("ZOO_HOME")
-    os.environ["ZOO_HOME"] = str(mnist_home)
-    try:
-        ds = load_dataset(DataConfig(name="mnist"), "test")
-    finally:
-        os.environ.pop("ZOO_HOME") if old is None else os.environ.__setitem__("ZOO_HOME", old)
-    return ds.images[:24].clone(), ds.labels[:24].clone()
+def test_digits(mnist_test_digits):
+    images, labels = mnist_test_digits
+    return images[:24], labels[:24]
 
 
 def test_api_key_gates_every_v1_route_and_nothing_else():
